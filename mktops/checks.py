@@ -1,0 +1,45 @@
+"""System checks for dangerous setting combinations; ids are stable."""
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+
+@register()
+def check_q_cluster(app_configs, **kwargs):
+    errors = []
+    q = settings.Q_CLUSTER
+    if q.get("timeout") is not None and q.get("retry") is not None and q["timeout"] >= q["retry"]:
+        errors.append(Error(
+            f"Q_CLUSTER timeout ({q['timeout']}s) is not below retry ({q['retry']}s): a task "
+            "still running would be handed to a second worker and run twice.",
+            hint="Set Q_TIMEOUT below Q_RETRY.",
+            id="mktops.E001",
+        ))
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "orm" in q and "redis" in q:
+        errors.append(Error("Q_CLUSTER names two brokers.", id="mktops.E002"))
+    if engine.endswith("sqlite3") and q.get("workers", 1) > 4:
+        errors.append(Warning(
+            "More than 4 django-q2 workers on SQLite will mostly wait on the database lock.",
+            id="mktops.W001",
+        ))
+    return errors
+
+
+@register(deploy=True)
+def check_deploy(app_configs, **kwargs):
+    errors = []
+    if settings.MKTOPS_ALLOW_PRIVATE_TARGETS and not settings.DEBUG:
+        errors.append(Warning(
+            "MKTOPS_ALLOW_PRIVATE_TARGETS is on: tenants can point webhooks and provider URLs "
+            "at loopback and private addresses of this network.",
+            id="mktops.W002",
+        ))
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        errors.append(Warning(
+            "The database is SQLite: use PostgreSQL (DATABASE_URL) to run more than one machine.",
+            id="mktops.W003",
+        ))
+    if len(settings.MKTOPS_FIELD_KEYS) and settings.MKTOPS_FIELD_KEYS[0].startswith("django-insecure"):
+        errors.append(Error("MKTOPS_FIELD_KEYS holds a development key.", id="mktops.E003"))
+    return errors

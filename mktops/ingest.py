@@ -1,0 +1,361 @@
+"""Ingestion: validate a batch of events item by item, store the valid ones.
+
+Validation is per item so that one bad event never costs the good ones; the
+answer names each rejected event's index, field and rule.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from django.db import transaction
+from django.utils import timezone
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mktops.dispatch import publish_events_ingested
+from mktops.models import (
+    Contact,
+    Device,
+    Event,
+    EventName,
+    EventType,
+    IngestCounter,
+    Platform,
+    SentEvent,
+    SentMessage,
+    Tenant,
+    UserAttributeName,
+)
+
+Str255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Str128 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Uuid = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Text = Annotated[str, StringConstraints(max_length=1_000_000)]
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE_STRIP_RE = re.compile(r"[\s().-]")
+PHONE_RE = re.compile(r"^\+?[0-9]{4,20}$")
+# 2001-09-09 .. 2286-11-20: epoch seconds, not milliseconds
+MIN_EPOCH, MAX_EPOCH = 1_000_000_000, 9_999_999_999
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    size: int = Field(ge=0, description="bytes")
+    content_type: str | None = None
+
+
+class EmailMessage(BaseModel):
+    """The email as sent. `html` and/or `text` carry the body."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: str = Field(alias="from", min_length=1, max_length=998)
+    to: str | list[str]
+    subject: str = Field(default="", max_length=998)
+    html: Text = ""
+    text: Text = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+    attachments: list[Attachment] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    reply_to: str | None = None
+
+
+class SmsMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(min_length=1, max_length=32)
+    sender: str = Field(min_length=1, max_length=64)
+    body: Text
+
+
+class PushMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    platform: Literal["android", "ios", "web"]
+    token: str = Field(min_length=1, max_length=4096)
+    title: str = Field(default="", max_length=1000)
+    body: Text = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+MESSAGE_MODELS = {"email": EmailMessage, "sms": SmsMessage, "push": PushMessage}
+
+
+class EventIn(BaseModel):
+    """One event, in the shape of an exported event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uid: Str255
+    event_code: Str128
+    event_name: Str255
+    event_uuid: Uuid
+    event_time: StrictInt | StrictFloat = Field(description="epoch seconds, UTC")
+    event_type: Literal["USER_ACTION_EVENT", "CAMPAIGN_EVENT"] = "USER_ACTION_EVENT"
+    event_source: Annotated[str, StringConstraints(max_length=64)] = "API"
+    user_attributes: dict[str, Any] = Field(default_factory=dict)
+    event_attributes: dict[str, Any] = Field(default_factory=dict)
+    device_attributes: dict[str, Any] = Field(default_factory=dict)
+    email_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] = ""
+    mobile_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] = ""
+    push_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=512)] = ""
+    message: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "The content of the message a sent event reports: for Email Sent an EmailMessage, "
+            "for SMS Sent an SmsMessage, for the Notification events a PushMessage."
+        ),
+    )
+
+    @field_validator("event_time")
+    @classmethod
+    def _epoch_seconds(cls, v):
+        if not MIN_EPOCH <= v <= MAX_EPOCH:
+            raise ValueError(
+                "must be epoch seconds between 1000000000 and 9999999999 (milliseconds are not accepted)"
+            )
+        return v
+
+    @field_validator("email_id")
+    @classmethod
+    def _email(cls, v):
+        if v and not EMAIL_RE.match(v):
+            raise ValueError("must be an email address such as name@example.com")
+        return v.lower()
+
+    @field_validator("mobile_number")
+    @classmethod
+    def _mobile(cls, v):
+        if not v:
+            return v
+        digits = PHONE_STRIP_RE.sub("", v)
+        if not PHONE_RE.match(digits):
+            raise ValueError("must be a phone number of 4 to 20 digits, optionally starting with +")
+        return digits
+
+    @model_validator(mode="after")
+    def _message_fits_event(self):
+        if self.message is None:
+            return self
+        channel = SentEvent.channel_of(self.event_name)
+        if channel is None:
+            raise ValueError(
+                "message: only sent events carry a message ("
+                + ", ".join(SentEvent.CHANNELS) + ")"
+            )
+        MESSAGE_MODELS[channel[0]].model_validate(self.message)
+        return self
+
+
+class ShapeError(ValueError):
+    """The body as a whole is not a batch of events; the text says why."""
+
+
+@dataclass
+class Rejection:
+    index: int
+    field: str
+    rule: str
+
+
+@dataclass
+class IngestOutcome:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    event_ids: list[int] = field(default_factory=list)
+
+
+def parse_batch(body: bytes, *, max_events: int) -> list:
+    """The `events` list of a body, or ShapeError saying what is wrong with it."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ShapeError(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict) or "events" not in data:
+        raise ShapeError('The body must be a JSON object with an "events" list.')
+    if set(data) - {"events"}:
+        raise ShapeError(f'Unknown top-level field(s): {", ".join(sorted(set(data) - {"events"}))}; '
+                         'the body must be {"events": [...]}.')
+    events = data["events"]
+    if not isinstance(events, list):
+        raise ShapeError('"events" must be a list of event objects.')
+    if len(events) > max_events:
+        raise TooLarge(f"The batch holds {len(events)} events; the limit is {max_events} per request.")
+    return events
+
+
+class TooLarge(ValueError):
+    pass
+
+
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in err["loc"] if p != "__root__"]
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if not loc and msg.startswith("message: "):
+        return "message", msg[len("message: "):]
+    if err["type"] == "extra_forbidden":
+        msg = "is not a known field"
+    if err["type"] == "missing":
+        msg = "is required"
+    return ".".join(loc) or "event", msg
+
+
+def validate_items(items: list) -> tuple[list[tuple[int, EventIn]], list[Rejection]]:
+    valid, rejected = [], []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            rejected.append(Rejection(index, "event", "must be a JSON object"))
+            continue
+        try:
+            valid.append((index, EventIn.model_validate(item)))
+        except ValidationError as exc:
+            field_name, rule = _first_error(exc)
+            rejected.append(Rejection(index, field_name, rule))
+    return valid, rejected
+
+
+def _platform_of(ev: EventIn) -> str | None:
+    raw = str(ev.device_attributes.get("platform", "")).upper()
+    if raw in Platform.values:
+        return raw
+    channel = SentEvent.channel_of(ev.event_name)
+    if channel and channel[1]:
+        return channel[1].upper()
+    if ev.message and ev.message.get("platform"):
+        return str(ev.message["platform"]).upper()
+    return None
+
+
+def _upsert_contacts(tenant: Tenant, events: list[EventIn]) -> dict[str, Contact]:
+    """Create or update each contact once, applying the batch's events in order."""
+    uids = list(dict.fromkeys(ev.uid for ev in events))
+    contacts = {c.uid: c for c in Contact.objects.filter(tenant=tenant, uid__in=uids)}
+    new = [Contact(tenant=tenant, uid=uid) for uid in uids if uid not in contacts]
+    if new:
+        Contact.objects.bulk_create(new)  # sets pks: RETURNING on PostgreSQL and SQLite >= 3.35
+        contacts.update({c.uid: c for c in new})
+    changed = {}
+    for ev in events:
+        c = contacts[ev.uid]
+        before = (c.email, c.mobile_number, c.attributes)
+        attributes = {**c.attributes, **ev.user_attributes} if ev.user_attributes else c.attributes
+        email = ev.email_id or c.email
+        mobile = ev.mobile_number or c.mobile_number
+        if (email, mobile, attributes) != before:
+            c.email, c.mobile_number, c.attributes = email, mobile, attributes
+            changed[c.uid] = c
+    if changed:
+        now = timezone.now()
+        for c in changed.values():
+            c.updated_at = now
+        Contact.objects.bulk_update(list(changed.values()), ["email", "mobile_number", "attributes", "updated_at"])
+    return contacts
+
+
+def _upsert_devices(contacts: dict[str, Contact], events: list[EventIn]) -> None:
+    wanted = {}
+    for ev in events:
+        platform = _platform_of(ev) if ev.push_id else None
+        if platform:
+            wanted[(contacts[ev.uid].pk, ev.push_id)] = platform
+    if not wanted:
+        return
+    now = timezone.now()
+    Device.objects.bulk_create(
+        [Device(contact_id=cid, push_token=token, platform=p, last_seen_at=now)
+         for (cid, token), p in wanted.items()],
+        ignore_conflicts=True,
+    )
+
+
+def _update_catalogue(tenant: Tenant, events: list[EventIn]) -> None:
+    names = {ev.event_name for ev in events}
+    known = set(EventName.objects.filter(tenant=tenant, name__in=names).values_list("name", flat=True))
+    if names - known:
+        EventName.objects.bulk_create(
+            [EventName(tenant=tenant, name=n) for n in names - known], ignore_conflicts=True
+        )
+    attrs = {k[:255] for ev in events for k in ev.user_attributes}
+    if attrs:
+        known = set(UserAttributeName.objects.filter(tenant=tenant, name__in=attrs)
+                    .values_list("name", flat=True))
+        if attrs - known:
+            UserAttributeName.objects.bulk_create(
+                [UserAttributeName(tenant=tenant, name=n) for n in attrs - known], ignore_conflicts=True
+            )
+
+
+def _campaign_id(ev: EventIn) -> str:
+    value = ev.event_attributes.get("campaign_id")
+    return "" if value is None else str(value)[:128]
+
+
+def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
+    """Validate `items` one by one and store the valid, new ones in one transaction."""
+    valid, rejected = validate_items(items)
+    outcome = IngestOutcome(rejected=rejected)
+    if not valid:
+        return outcome
+    IngestCounter.objects.get_or_create(tenant=tenant)
+    with transaction.atomic():
+        # holding the counter row until commit makes sequence order = commit order
+        counter = IngestCounter.objects.select_for_update().get(pk=tenant.pk)
+        fresh: dict[str, EventIn] = {}
+        for _, ev in valid:
+            if ev.event_uuid in fresh:
+                outcome.duplicates += 1
+            else:
+                fresh[ev.event_uuid] = ev
+        existing = set(
+            Event.objects.filter(tenant=tenant, event_uuid__in=list(fresh)).values_list("event_uuid", flat=True)
+        )
+        outcome.duplicates += len(existing)
+        events = [ev for uuid, ev in fresh.items() if uuid not in existing]
+        if not events:
+            return outcome
+        contacts = _upsert_contacts(tenant, events)
+        _upsert_devices(contacts, events)
+        _update_catalogue(tenant, events)
+        now = timezone.now()
+        rows = []
+        for i, ev in enumerate(events, start=1):
+            rows.append(Event(
+                tenant=tenant, contact=contacts[ev.uid], seq=counter.last_seq + i, uid=ev.uid,
+                event_type=ev.event_type, event_code=ev.event_code, event_name=ev.event_name,
+                event_uuid=ev.event_uuid, event_time=datetime.fromtimestamp(ev.event_time, tz=UTC),
+                event_source=ev.event_source or "API", event_attributes=ev.event_attributes,
+                user_attributes=ev.user_attributes, device_attributes=ev.device_attributes,
+                email_id=ev.email_id, mobile_number=ev.mobile_number, push_id=ev.push_id,
+                campaign_id=_campaign_id(ev), received_at=now,
+            ))
+        Event.objects.bulk_create(rows, batch_size=1000)
+        counter.last_seq += len(rows)
+        counter.save(update_fields=["last_seq"])
+        messages = [
+            SentMessage(event=row, tenant=tenant, content=ev.message, size=len(orjson.dumps(ev.message)))
+            for row, ev in zip(rows, events, strict=True) if ev.message is not None
+        ]
+        if messages:
+            SentMessage.objects.bulk_create(messages, batch_size=500)
+        outcome.accepted = len(rows)
+        outcome.event_ids = [r.pk for r in rows]
+        publish_events_ingested(tenant=tenant, event_ids=outcome.event_ids)
+    return outcome
+
+
+__all__ = ["EventIn", "EventType", "events_ingest", "parse_batch", "ShapeError", "TooLarge"]

@@ -1,0 +1,49 @@
+import getpass
+import os
+
+from django.core.management.base import BaseCommand, CommandError
+
+from mktops import services
+from mktops.models import Role, Tenant
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update a user with a role: create_user USERNAME --role operator|support|csm "
+        "[--tenant SLUG]. The password comes from MKTOPS_USER_PASSWORD or is prompted."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--role", required=True, choices=Role.values)
+        parser.add_argument("--tenant", help="tenant slug (operators and support)")
+        parser.add_argument("--email", default="")
+
+    def handle(self, username, role, tenant, email, **options):
+        tenant_obj = None
+        if tenant:
+            tenant_obj = Tenant.objects.filter(slug=tenant).first()
+            if tenant_obj is None:
+                raise CommandError(f"No tenant with slug {tenant!r}.")
+        password = os.environ.get("MKTOPS_USER_PASSWORD")
+        if not password:
+            if not options.get("interactive", True) or not self.stdin_isatty():
+                raise CommandError("Set MKTOPS_USER_PASSWORD, or run in a terminal to be prompted.")
+            password = getpass.getpass("Password: ")
+            if password != getpass.getpass("Password (again): "):
+                raise CommandError("The passwords differ.")
+        if len(password) < 8:
+            raise CommandError("The password must have at least 8 characters.")
+        try:
+            user = services.user_create(username=username, password=password, role=role,
+                                        tenant=tenant_obj, email=email)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        where = f" of {tenant_obj.slug}" if tenant_obj else ""
+        self.stdout.write(self.style.SUCCESS(f"User {user.username}: {role}{where}."))
+
+    @staticmethod
+    def stdin_isatty():
+        import sys
+
+        return sys.stdin.isatty()

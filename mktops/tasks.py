@@ -1,0 +1,44 @@
+"""The core's scheduled work. django-q2 runs these; they hold no state of their own."""
+
+import logging
+from datetime import timedelta
+
+from django.db.models import Min
+from django.utils import timezone
+
+from mktops.models import Event, Tenant
+
+log = logging.getLogger(__name__)
+
+PURGE_BATCH = 5000
+
+
+def purge_expired_events_for(tenant: Tenant, *, now=None, batch: int = PURGE_BATCH) -> int:
+    """Delete one batch of the tenant's events older than its retention; returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=tenant.event_retention_days)
+    ids = list(
+        Event.objects.filter(tenant=tenant, event_time__lt=cutoff).order_by("event_time")
+        .values_list("id", flat=True)[:batch]
+    )
+    if not ids:
+        return 0
+    Event.objects.filter(id__in=ids).delete()
+    return len(ids)
+
+
+def purge_expired_events(*, now=None, batch: int = PURGE_BATCH, max_batches: int = 200) -> int:
+    """Delete events past each tenant's retention, in batches, so no transaction grows large."""
+    total = 0
+    for tenant in Tenant.objects.all():
+        for _ in range(max_batches):
+            deleted = purge_expired_events_for(tenant, now=now, batch=batch)
+            total += deleted
+            if deleted < batch:
+                break
+    if total:
+        log.info("purged %d expired events", total)
+    return total
+
+
+def oldest_event_time(tenant: Tenant):
+    return Event.objects.filter(tenant=tenant).aggregate(m=Min("event_time"))["m"]

@@ -1,0 +1,1 @@
+"""Quarantine admin pages."""
