@@ -5,7 +5,7 @@ Schema at /api/v1/openapi.json, browsable docs at /api/v1/docs.
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
@@ -118,23 +118,22 @@ EVENTS_BODY = {
     summary="Ingest a batch of events",
 )
 def post_events(request: HttpRequest):
+    limit = settings.MKTOPS_API_MAX_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > settings.MKTOPS_API_MAX_BYTES:
-        return 413, {"detail": f"The body is {declared} bytes; the limit is "
-                               f"{settings.MKTOPS_API_MAX_BYTES} bytes per request."}
+    if declared.isdigit() and int(declared) > limit:
+        return Status(413, {"detail": f"The body is {declared} bytes; the limit is {limit} bytes per request."})
     body = request.body
-    if len(body) > settings.MKTOPS_API_MAX_BYTES:
-        return 413, {"detail": f"The body is {len(body)} bytes; the limit is "
-                               f"{settings.MKTOPS_API_MAX_BYTES} bytes per request."}
+    if len(body) > limit:
+        return Status(413, {"detail": f"The body is {len(body)} bytes; the limit is {limit} bytes per request."})
     try:
         items = parse_batch(body, max_events=settings.MKTOPS_API_MAX_EVENTS)
     except TooLarge as exc:
-        return 413, {"detail": str(exc)}
+        return Status(413, {"detail": str(exc)})
     except ShapeError as exc:
-        return 400, {"detail": str(exc)}
+        return Status(400, {"detail": str(exc)})
     outcome = events_ingest(tenant=request.tenant, items=items)
-    return 200, {
+    return Status(200, {
         "accepted": outcome.accepted,
         "duplicates": outcome.duplicates,
         "rejected": [r.__dict__ for r in outcome.rejected],
-    }
+    })

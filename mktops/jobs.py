@@ -1,0 +1,127 @@
+"""Background work as rows: django-q2 only executes, our rows own the state.
+
+A job model inherits `Job`: a status, an attempt count, `next_attempt_at`
+and a lease. The flow, for every feature:
+
+1. a service creates the row (status PENDING, next_attempt_at = now) and
+   calls `enqueue_on_commit(task_path, row.pk)`;
+2. the task calls `claim(Model, pk)`: a conditional UPDATE that succeeds for
+   exactly one worker and only while the row is due, taking a lease;
+3. the task does the work idempotently and records the outcome with
+   `job.succeed()`, `job.retry_at(when, error)` or `job.fail(error)`;
+4. a periodic sweeper (`due_ids` + enqueue) re-enqueues whatever is due,
+   including rows whose lease expired because a worker died mid-work.
+
+So a lost task, a crashed worker or a restarted cluster loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import models, transaction
+from django.db.models import Q
+
+from mktops import clock
+
+log = logging.getLogger(__name__)
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    RETRYING = "retrying", "Waiting to retry"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.RETRYING)
+
+
+class Job(models.Model):
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING,
+                              db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # a claimed row is someone's until the lease ends; after that the sweeper
+    # treats it as abandoned (the worker died) and hands it out again
+    lease_until = models.DateTimeField(null=True, blank=True)
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=clock.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    LEASE = timedelta(minutes=10)
+
+    class Meta:
+        abstract = True
+
+    # --- outcomes ---------------------------------------------------------
+    def _finish(self, **fields) -> None:
+        fields.setdefault("lease_until", None)
+        for name, value in fields.items():
+            setattr(self, name, value)
+        type(self).objects.filter(pk=self.pk).update(**fields)
+
+    def succeed(self, **fields) -> None:
+        self._finish(status=JobStatus.DONE, finished_at=clock.now(), next_attempt_at=None,
+                     last_error="", **fields)
+
+    def retry_at(self, when, error: str, **fields) -> None:
+        self._finish(status=JobStatus.RETRYING, next_attempt_at=when, last_error=error, **fields)
+
+    def fail(self, error: str, **fields) -> None:
+        self._finish(status=JobStatus.FAILED, finished_at=clock.now(), next_attempt_at=None,
+                     last_error=error, **fields)
+
+
+def due_filter(now) -> Q:
+    """Rows whose next attempt is due, or whose worker's lease ran out."""
+    waiting = Q(status__in=(JobStatus.PENDING, JobStatus.RETRYING), next_attempt_at__lte=now)
+    abandoned = Q(status=JobStatus.RUNNING, lease_until__lt=now)
+    return waiting | abandoned
+
+
+def claim(model: type[Job], pk, *, now=None, lease: timedelta | None = None) -> Job | None:
+    """Take the row for this worker, or None when it is not due or someone else has it.
+
+    The conditional UPDATE must change exactly one row; that is the lock.
+    """
+    now = now or clock.now()
+    lease_until = now + (lease or model.LEASE)
+    first = model.objects.filter(pk=pk).values_list("first_attempt_at", flat=True).first()
+    changed = model.objects.filter(due_filter(now), pk=pk).update(
+        status=JobStatus.RUNNING,
+        attempts=models.F("attempts") + 1,
+        lease_until=lease_until,
+        last_attempt_at=now,
+        first_attempt_at=first or now,
+    )
+    if changed != 1:
+        return None
+    return model.objects.get(pk=pk)
+
+
+def due_ids(model: type[Job], *, now=None, limit: int = 500, extra: Q | None = None) -> list:
+    now = now or clock.now()
+    qs = model.objects.filter(due_filter(now))
+    if extra is not None:
+        qs = qs.filter(extra)
+    return list(qs.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+
+
+def enqueue(func: str, *args, **kwargs) -> None:
+    """Hand a task to django-q2 now (outside a transaction or from a sweeper)."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task(func, *args, **kwargs)
+    except Exception:
+        # the broker being down loses nothing: the row stays due for the sweeper
+        log.exception("could not enqueue %s%r; the sweeper will pick it up", func, args)
+
+
+def enqueue_on_commit(func: str, *args, **kwargs) -> None:
+    transaction.on_commit(lambda: enqueue(func, *args, **kwargs))
