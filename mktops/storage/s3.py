@@ -8,6 +8,7 @@ with a stable `reason` code and a sentence a person can act on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -243,11 +244,10 @@ class MultipartUpload:
     def abort(self) -> None:
         if self.upload_id is None:
             return
-        try:
+        # best effort: the abort-incomplete lifecycle rule cleans up whatever is left
+        with contextlib.suppress(Exception):
             client(self.target).abort_multipart_upload(Bucket=self.target.bucket, Key=self.key,
                                                        UploadId=self.upload_id)
-        except Exception:  # noqa: S110 - best effort; the lifecycle rule cleans up what is left
-            pass
         self.upload_id = None
 
     @property
