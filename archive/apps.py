@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class ArchiveConfig(AppConfig):
     name = "archive"
     verbose_name = "Message archive"
+
+    def ready(self):
+        from archive import receivers
+        from mktops.dispatch import events_ingested
+        from mktops.schedules import register_schedule
+        from mktops.timeline import register_event_actions
+
+        events_ingested.connect(receivers.on_events_ingested, dispatch_uid="archive.on_events_ingested")
+        register_event_actions(receivers.timeline_actions)
+        register_schedule("archive.sweep", "archive.tasks.sweep", 1)
+        register_schedule("archive.daily", "archive.tasks.daily", 24 * 60)

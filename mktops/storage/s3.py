@@ -286,3 +286,73 @@ def ensure_abort_incomplete_rule(target: S3Target, prefix: str = "", days: int =
         s3.put_bucket_lifecycle_configuration(Bucket=target.bucket, LifecycleConfiguration={"Rules": rules})
     except Exception as exc:
         raise explain(exc, target) from exc
+
+
+# --- added for the message archive ---------------------------------------------
+def head_object(target: S3Target, key: str) -> dict | None:
+    """The object's metadata (ContentLength, Metadata, …), or None when it does not exist."""
+    try:
+        return client(target).head_object(Bucket=target.bucket, Key=key)
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 404 or exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise explain(exc, target) from exc
+    except Exception as exc:
+        raise explain(exc, target) from exc
+
+
+def list_versions(target: S3Target, key: str) -> list[dict]:
+    """Every version of `key` (versioned buckets, e.g. with Object Lock)."""
+    try:
+        listing = client(target).list_object_versions(Bucket=target.bucket, Prefix=key)
+    except Exception as exc:
+        raise explain(exc, target) from exc
+    return [v for v in listing.get("Versions", []) if v["Key"] == key]
+
+
+def _rules(s3, bucket: str) -> list[dict]:
+    try:
+        return s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+            raise
+        return []
+
+
+def lifecycle_expiration_days(target: S3Target, prefix: str) -> int | None:
+    """Read back the expiration (days) of the enabled lifecycle rule for exactly `prefix`, if any."""
+    try:
+        rules = _rules(client(target), target.bucket)
+    except Exception as exc:
+        raise explain(exc, target) from exc
+    for rule in rules:
+        rule_prefix = rule.get("Filter", {}).get("Prefix", rule.get("Prefix"))
+        if rule_prefix == prefix and rule.get("Status") == "Enabled" and "Expiration" in rule:
+            return rule["Expiration"].get("Days")
+    return None
+
+
+def ensure_expiration_rule(target: S3Target, prefix: str, days: int, rule_id: str) -> None:
+    """Expire objects under `prefix` after `days` (replaces the rule `rule_id`, keeps the others)."""
+    s3 = client(target)
+    try:
+        rules = [r for r in _rules(s3, target.bucket) if r.get("ID") != rule_id]
+        rules.append({"ID": rule_id[:255], "Status": "Enabled", "Filter": {"Prefix": prefix},
+                      "Expiration": {"Days": days}})
+        s3.put_bucket_lifecycle_configuration(Bucket=target.bucket, LifecycleConfiguration={"Rules": rules})
+    except Exception as exc:
+        raise explain(exc, target) from exc
+
+
+def object_lock_configuration(target: S3Target) -> dict | None:
+    """The bucket's Object Lock configuration, or None when the bucket has none."""
+    try:
+        return client(target).get_object_lock_configuration(Bucket=target.bucket).get(
+            "ObjectLockConfiguration")
+    except ClientError as exc:
+        if "ObjectLockConfiguration" in exc.response.get("Error", {}).get("Code", ""):
+            return None
+        raise explain(exc, target) from exc
+    except Exception as exc:
+        raise explain(exc, target) from exc

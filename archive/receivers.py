@@ -1,0 +1,46 @@
+"""The archive's hooks into the core: the ingest signal and the contact timeline's actions."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from archive.models import ArchivedMessage, Outcome
+from archive.services.reading import archived_message_unavailable
+from mktops.jobs import enqueue
+from mktops.models import SentEvent
+from mktops.timeline import EventAction
+
+VIEW = "View sent message"
+DOWNLOAD = "Download"
+
+
+def on_events_ingested(sender, *, tenant, event_ids, **kwargs) -> None:
+    """After the ingest commit: one bulk insert of rows and one enqueue per batch, never S3."""
+    from archive.services.intake import archived_messages_create
+
+    if archived_messages_create(tenant=tenant, event_ids=event_ids):
+        enqueue("archive.tasks.deliver_events", tenant.pk, event_ids)
+
+
+def _actions_for(message: ArchivedMessage) -> list[EventAction]:
+    reason = archived_message_unavailable(message=message)
+    if reason:
+        return [EventAction(VIEW, enabled=False, reason=reason), EventAction(DOWNLOAD, enabled=False, reason=reason)]
+    actions = [
+        EventAction(VIEW, url=reverse("admin:archive_archivedmessage_message", args=[message.pk])),
+        EventAction(DOWNLOAD, url=reverse("admin:archive_archivedmessage_download", args=[message.pk]),
+                    download=True),
+    ]
+    if message.outcome == Outcome.HELD:
+        actions.append(EventAction("Not delivered", enabled=False,
+                                   reason=f"kept internally until {message.held_until:%Y-%m-%d}"))
+    return actions
+
+
+def timeline_actions(request, events) -> dict[int, list[EventAction]]:
+    ids = [e.pk for e in events if e.event_name in SentEvent.CHANNELS]
+    if not ids:
+        return {}
+    messages = ArchivedMessage.objects.filter(event_id__in=ids).only(
+        "id", "event_id", "outcome", "skip_reason", "destination", "held_until")
+    return {m.event_id: _actions_for(m) for m in messages}

@@ -1,0 +1,197 @@
+"""A tenant's archive settings: validation, the destination lock, the bucket policy,
+Test connection, the file-retention lifecycle rule."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django.conf import settings
+
+from archive.models import ArchiveSettings, Destination
+from archive.services.destinations import REASONS, DeliveryError, destination_probe, target_for
+from archive.services.paths import TemplateError, path_template_validate
+from mktops import clock
+from mktops.models import Tenant
+from mktops.storage import s3
+
+ERR_LOCKED = ("{field}: the destination is locked since {when:%Y-%m-%d %H:%M} UTC, when the first message "
+              "was stored; it can no longer be changed.")
+ERR_REQUIRED = "{field}: required when the destination is {destination}."
+ERR_BUCKET_NAME = "bucket name: use 3-63 lowercase letters, digits, dots and hyphens (S3 bucket naming rules)."
+ERR_BUCKET_ARN = "bucket ARN: must be arn:aws:s3:::{bucket} (the ARN of the bucket named above)."
+ERR_KMS_ARN = "SSE-KMS key ARN: must look like arn:aws:kms:REGION:ACCOUNT:key/ID or …:alias/NAME."
+ERR_FINGERPRINT = "host key fingerprint: must be SHA256: followed by the base64 digest (ssh-keygen -lf)."
+ERR_SFTP_SECRET = "password: give a password or a private key for the SFTP user."
+ERR_PORT = "port: must be between 1 and 65535."
+ERR_LOCK_DAYS = "object lock days: give a number of days (1 or more) when an object lock mode is chosen."
+
+# the fields that make up the choice of destination; locked after the first stored message
+LOCKED_FIELDS = ("destination", "s3_bucket", "s3_bucket_arn", "s3_region", "s3_folder", "sftp_host",
+                 "sftp_port", "sftp_folder", "path_template_email", "path_template_sms", "path_template_push")
+TEMPLATE_FIELDS = {"path_template_email": "email file path", "path_template_sms": "SMS file path",
+                   "path_template_push": "push file path"}
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+$")
+_FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+
+POLICY_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetLifecycleConfiguration")
+
+UNSUPPORTED_CHANNELS = (
+    ("Email", "Archived"), ("SMS", "Archived"), ("Push (Android, iOS, Web)", "Archived"),
+    ("WhatsApp", "Not supported"), ("In-app messages", "Not supported"),
+    ("On-site messages", "Not supported"), ("Connectors", "Not supported"),
+)
+
+
+class ArchiveSettingsError(ValueError):
+    """One or more fields break a rule; `errors` maps field name to message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def _check_locked(cfg: ArchiveSettings, before: ArchiveSettings | None, errors: dict) -> None:
+    if before is None or before.locked_at is None:
+        return
+    for name in LOCKED_FIELDS:
+        if getattr(cfg, name) != getattr(before, name):
+            label = ArchiveSettings._meta.get_field(name).verbose_name
+            errors[name] = ERR_LOCKED.format(field=label, when=before.locked_at)
+
+
+def _check_s3(cfg: ArchiveSettings, errors: dict) -> None:
+    label = Destination(cfg.destination).label
+    for name in ("s3_bucket", "s3_bucket_arn", "s3_region"):
+        if not getattr(cfg, name):
+            errors[name] = ERR_REQUIRED.format(field=ArchiveSettings._meta.get_field(name).verbose_name,
+                                               destination=label)
+    if cfg.s3_bucket and not _BUCKET.match(cfg.s3_bucket):
+        errors["s3_bucket"] = ERR_BUCKET_NAME
+    if cfg.s3_bucket and cfg.s3_bucket_arn and cfg.s3_bucket_arn != f"arn:aws:s3:::{cfg.s3_bucket}":
+        errors["s3_bucket_arn"] = ERR_BUCKET_ARN.format(bucket=cfg.s3_bucket)
+    if cfg.s3_kms_key_arn and not _KMS.match(cfg.s3_kms_key_arn):
+        errors["s3_kms_key_arn"] = ERR_KMS_ARN
+
+
+def _check_sftp(cfg: ArchiveSettings, errors: dict) -> None:
+    label = Destination(cfg.destination).label
+    for name in ("sftp_host", "sftp_username", "sftp_host_key_fingerprint"):
+        if not getattr(cfg, name):
+            errors[name] = ERR_REQUIRED.format(field=ArchiveSettings._meta.get_field(name).verbose_name,
+                                               destination=label)
+    if not cfg.sftp_password and not cfg.sftp_private_key:
+        errors["sftp_password"] = ERR_SFTP_SECRET
+    if cfg.sftp_host_key_fingerprint and not _FINGERPRINT.match(cfg.sftp_host_key_fingerprint):
+        errors["sftp_host_key_fingerprint"] = ERR_FINGERPRINT
+    if not 1 <= (cfg.sftp_port or 0) <= 65535:
+        errors["sftp_port"] = ERR_PORT
+
+
+def archive_settings_validate(*, cfg: ArchiveSettings, before: ArchiveSettings | None = None) -> None:
+    errors: dict[str, str] = {}
+    _check_locked(cfg, before, errors)
+    if cfg.destination == Destination.S3:
+        _check_s3(cfg, errors)
+    elif cfg.destination == Destination.SFTP:
+        _check_sftp(cfg, errors)
+    for name, label in TEMPLATE_FIELDS.items():
+        value = getattr(cfg, name).strip()
+        setattr(cfg, name, value)
+        if value:
+            try:
+                path_template_validate(template=value, field=label)
+            except TemplateError as exc:
+                errors.setdefault(name, str(exc))
+    if cfg.object_lock_mode and cfg.object_lock_days < 1:
+        errors["object_lock_days"] = ERR_LOCK_DAYS
+    if errors:
+        raise ArchiveSettingsError(errors)
+
+
+def archive_settings_save(*, cfg: ArchiveSettings, by=None) -> ArchiveSettings:
+    before = ArchiveSettings.objects.filter(pk=cfg.pk).first() if cfg.pk else None
+    archive_settings_validate(cfg=cfg, before=before)
+    cfg.save()
+    from mktops.services import audit_log_write
+
+    audit_log_write(user=by, action="archive.settings_change", tenant=cfg.tenant, obj=cfg,
+                    detail={"destination": cfg.destination})
+    return cfg
+
+
+def bucket_policy(*, bucket: str) -> str:
+    """The policy a tenant pastes on its bucket, granting the platform's principals the four actions."""
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "MktopsMessageArchive",
+            "Effect": "Allow",
+            "Principal": {"AWS": list(settings.MKTOPS_PLATFORM_PRINCIPALS)},
+            "Action": list(POLICY_ACTIONS),
+            "Resource": [f"arn:aws:s3:::{bucket or 'BUCKET-NAME'}", f"arn:aws:s3:::{bucket or 'BUCKET-NAME'}/*"],
+        }],
+    }
+    return json.dumps(doc, indent=2)
+
+
+def archive_connection_test(*, cfg: ArchiveSettings, by=None) -> tuple[bool, str]:
+    """Write and remove a probe file at the destination; record and return the outcome in words."""
+    try:
+        archive_settings_validate(cfg=cfg)
+        detail = destination_probe(target=target_for(cfg))
+        ok, message = True, f"Connection works. {detail}"
+    except DeliveryError as err:
+        ok, message = False, f"{err.words}: {err.message}"
+    except ValueError as err:  # settings incomplete
+        ok, message = False, f"{REASONS['not_configured']}: {err}"
+    ArchiveSettings.objects.filter(pk=cfg.pk).update(last_test_at=clock.now(), last_test_ok=ok,
+                                                     last_test_message=message)
+    cfg.last_test_at, cfg.last_test_ok, cfg.last_test_message = clock.now(), ok, message
+    from mktops.services import audit_log_write
+
+    audit_log_write(user=by, action="archive.connection_test", tenant=cfg.tenant, obj=cfg, detail={"ok": ok})
+    return ok, message
+
+
+# --- file retention ----------------------------------------------------------------------
+ERR_RETENTION_LOCAL = "The local archive folder has no lifecycle rules (set MKTOPS_ARCHIVE_BUCKET)."
+
+
+def tenant_prefix(*, tenant: Tenant) -> str:
+    return f"{tenant.db_name}/"
+
+
+def archive_lifecycle_apply(*, tenant: Tenant) -> tuple[bool, str]:
+    """Put the file-retention expiration rule on the tenant's prefix of the platform bucket and
+    read it back to confirm; the outcome is recorded on the settings."""
+    cfg, _ = ArchiveSettings.objects.get_or_create(tenant=tenant)
+    days = tenant.archive_file_retention_days
+    if not settings.MKTOPS_ARCHIVE_BUCKET:
+        ok, message, confirmed = False, ERR_RETENTION_LOCAL, None
+    else:
+        target, prefix = s3.S3Target.platform(), tenant_prefix(tenant=tenant)
+        try:
+            s3.ensure_expiration_rule(target, prefix, days, rule_id=f"mktops-archive-retention-{tenant.db_name}")
+            confirmed = s3.lifecycle_expiration_days(target, prefix)
+            ok = confirmed == days
+            message = (f"Files under {prefix} expire after {confirmed} days (read back from the bucket)."
+                       if ok else f"The rule read back says {confirmed} days, not {days}.")
+        except s3.S3Error as err:
+            ok, message, confirmed = False, f"Could not set the retention rule: {err.message}", None
+    ArchiveSettings.objects.filter(pk=cfg.pk).update(
+        lifecycle_days_confirmed=confirmed, lifecycle_checked_at=clock.now(), lifecycle_message=message)
+    return ok, message
+
+
+WARN_EVENT_RETENTION = ("Events are kept {events} days but files {files} days: after {events} days a "
+                        "message leaves the contact's timeline; find it with the archive search.")
+
+
+def retention_warning(*, tenant: Tenant) -> str:
+    if tenant.event_retention_days < tenant.archive_file_retention_days:
+        return WARN_EVENT_RETENTION.format(events=tenant.event_retention_days,
+                                           files=tenant.archive_file_retention_days)
+    return ""

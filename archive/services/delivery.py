@@ -1,0 +1,170 @@
+"""Writing archive rows to their destination: claim, render, write, record; retries as data.
+
+`archived_messages_deliver(pks=...)` makes exactly one attempt per due row (tests call it
+step by step with the clock); `archive.tasks` loops over it. The writes of a batch run in
+a few threads, the database work stays on the calling thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+
+from archive.models import ArchivedMessage, ArchiveSettings, Destination, InternalCopy, Outcome
+from archive.services.destinations import DeliveryError, Target, destination_write, target_for
+from archive.services.paths import path_render, path_template_for
+from archive.services.render import attachments_named, content_type_of, message_render
+from mktops import clock
+from mktops.crypto import decrypt_bytes, encrypt_bytes
+from mktops.jobs import claim
+from mktops.models import Event, Tenant
+
+log = logging.getLogger(__name__)
+
+# the promise in the docs, as data: S3 retries fall at +1 h and +4 h after the first
+# attempt; SFTP retries 3 times, 5 seconds apart; then the internal store for 60 days
+S3_RETRIES_AFTER_FIRST = (timedelta(hours=1), timedelta(hours=4))
+SFTP_RETRIES = (timedelta(seconds=5),) * 3
+INTERNAL_STORE_DAYS = 60
+WRITE_THREADS = {Destination.SFTP: 2}
+DEFAULT_WRITE_THREADS = 8
+
+ERR_CONTENT_GONE = "The message content is gone (its event was deleted) and no internal copy exists."
+
+
+def archive_settings_for(*, tenant: Tenant) -> ArchiveSettings:
+    cfg, _ = ArchiveSettings.objects.get_or_create(tenant=tenant)
+    return cfg
+
+
+def next_attempt_after_failure(*, row: ArchivedMessage, kind: str):
+    """When to try again, or None when the retries are used up."""
+    if kind == Destination.SFTP:
+        return clock.now() + SFTP_RETRIES[0] if row.attempts <= len(SFTP_RETRIES) else None
+    if row.attempts <= len(S3_RETRIES_AFTER_FIRST):
+        return row.first_attempt_at + S3_RETRIES_AFTER_FIRST[row.attempts - 1]
+    return None
+
+
+@dataclass
+class Prepared:
+    row: ArchivedMessage
+    target: Target | None = None
+    data: bytes = b""
+    sha256: str = ""
+    error: DeliveryError | None = None
+
+
+def _path_values(row: ArchivedMessage, event: Event | None, tenant: Tenant) -> dict:
+    attrs = (event.event_attributes if event else {}) or {}
+    return {
+        "cid": row.campaign_id, "channel": row.channel, "db_name": tenant.db_name,
+        "date": row.event_time.strftime("%Y-%m-%d"), "id": row.message_id,
+        "transaction_id": attrs.get("transaction_id"), "time": row.event_time.strftime("%H%M%S"),
+        "event_id": row.event_uuid, "alert_id": attrs.get("alert_id"),
+    }
+
+
+def file_key_for(*, row: ArchivedMessage, event: Event | None, cfg: ArchiveSettings) -> str:
+    custom = "" if cfg.destination == Destination.PLATFORM else getattr(cfg, f"path_template_{row.channel}")
+    template = path_template_for(channel=row.channel, platform=row.platform, custom=custom)
+    return path_render(template=template, values=_path_values(row, event, cfg.tenant))
+
+
+def _prepare(row: ArchivedMessage, event: Event | None, copy: InternalCopy | None,
+             cfg: ArchiveSettings) -> Prepared:
+    prepared = Prepared(row=row)
+    try:
+        prepared.target = target_for(cfg)
+        if copy is not None:
+            prepared.data = decrypt_bytes(bytes(copy.sealed))
+        elif event is not None and hasattr(event, "message"):
+            content = event.message.content
+            row.stripped_attachments = attachments_named(content) if row.channel == "email" else []
+            prepared.data = message_render(row=row, event=event, content=content, tenant=cfg.tenant)
+        else:
+            raise DeliveryError("other", ERR_CONTENT_GONE)
+        if not row.key or row.destination != cfg.destination:
+            row.key, row.destination = file_key_for(row=row, event=event, cfg=cfg), cfg.destination
+        prepared.sha256 = hashlib.sha256(prepared.data).hexdigest()
+    except DeliveryError as err:
+        prepared.error = err
+    except Exception as exc:  # a bad setting must not leave the row running
+        log.exception("preparing archive row %s failed", row.pk)
+        prepared.error = DeliveryError("not_configured", f"The destination is not usable: {exc}")
+    return prepared
+
+
+def _write(prepared: Prepared) -> Prepared:
+    if prepared.error is None:
+        try:
+            destination_write(target=prepared.target, key=prepared.row.key, data=prepared.data,
+                              content_type=content_type_of(prepared.row.channel), sha256=prepared.sha256)
+        except DeliveryError as err:
+            prepared.error = err
+        except Exception as exc:
+            log.exception("archive write of row %s failed", prepared.row.pk)
+            prepared.error = DeliveryError("other", f"Unexpected failure: {exc}")
+    return prepared
+
+
+def _record_success(p: Prepared, cfg: ArchiveSettings) -> None:
+    now = clock.now()
+    row = p.row
+    with transaction.atomic():
+        row.succeed(outcome=Outcome.STORED, key=row.key, destination=row.destination, sha256=p.sha256,
+                    size=len(p.data), stored_at=now, failure_reason="", held_until=None,
+                    stripped_attachments=row.stripped_attachments)
+        InternalCopy.objects.filter(message=row).delete()
+        if cfg.locked_at is None:
+            # the first stored message fixes the tenant's choice of destination
+            ArchiveSettings.objects.filter(pk=cfg.pk, locked_at__isnull=True).update(locked_at=now)
+            cfg.locked_at = now
+
+
+def _record_failure(p: Prepared, cfg: ArchiveSettings) -> None:
+    row, err = p.row, p.error
+    text = f"{err.words}: {err.message}"
+    kind = p.target.kind if p.target else cfg.destination
+    when = next_attempt_after_failure(row=row, kind=kind)
+    if when is not None:
+        row.retry_at(when, text, failure_reason=err.reason, key=row.key, destination=row.destination)
+        return
+    with transaction.atomic():
+        held_until = row.held_until
+        if p.data:
+            InternalCopy.objects.update_or_create(message=row, defaults={"sealed": encrypt_bytes(p.data)})
+            held_until = held_until or clock.now() + timedelta(days=INTERNAL_STORE_DAYS)
+        row.fail(text, failure_reason=err.reason, outcome=Outcome.HELD if p.data else Outcome.PURGED,
+                 held_until=held_until, key=row.key, destination=row.destination)
+
+
+def archived_messages_deliver(*, pks: list[int]) -> list[ArchivedMessage]:
+    """One attempt for each due row in `pks`; rows someone else holds are left alone."""
+    rows = [row for row in (claim(ArchivedMessage, pk) for pk in pks) if row is not None]
+    if not rows:
+        return []
+    events = Event.objects.select_related("message").in_bulk([r.event_id for r in rows if r.event_id])
+    copies = InternalCopy.objects.in_bulk([r.pk for r in rows])
+    configs = {t.pk: archive_settings_for(tenant=t) for t in Tenant.objects.filter(
+        pk__in={r.tenant_id for r in rows})}
+    prepared = [_prepare(r, events.get(r.event_id), copies.get(r.pk), configs[r.tenant_id]) for r in rows]
+    kinds = {p.target.kind for p in prepared if p.target}
+    threads = min([WRITE_THREADS.get(k, DEFAULT_WRITE_THREADS) for k in kinds] or [1])
+    if threads > 1 and len(prepared) > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            done = list(pool.map(_write, prepared))
+    else:
+        done = [_write(p) for p in prepared]
+    for p in done:
+        cfg = configs[p.row.tenant_id]
+        if p.error is None:
+            _record_success(p, cfg)
+        else:
+            _record_failure(p, cfg)
+    return [p.row for p in done]

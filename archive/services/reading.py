@@ -1,0 +1,114 @@
+"""Reading archived messages back for support: view and download, each written to the access log."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+from dataclasses import dataclass, field
+
+from django.utils.html import escape
+
+from archive.models import ArchivedMessage, ArchiveSettings, Destination, InternalCopy, Outcome
+from archive.services.destinations import DeliveryError, destination_read, target_for
+from mktops.crypto import decrypt_bytes
+from mktops.services import audit_log_write
+
+ERR_SFTP_UNREADABLE = ("Stored on the tenant's SFTP server: the platform cannot read messages back from it. "
+                       "Find the file there by its path.")
+ERR_NOT_STORED = "This message was not stored: {reason}."
+ERR_READ_FAILED = "The archived file could not be read: {reason}"
+ACTION_VIEW = "archive.view"
+ACTION_DOWNLOAD = "archive.download"
+
+
+class ArchiveReadError(Exception):
+    pass
+
+
+def _why_not(message: ArchivedMessage) -> str | None:
+    if message.outcome == Outcome.SKIPPED:
+        return ERR_NOT_STORED.format(reason=message.get_skip_reason_display().lower())
+    if message.outcome == Outcome.QUEUED:
+        return ERR_NOT_STORED.format(reason="it is still being archived")
+    if message.outcome == Outcome.PURGED:
+        return ERR_NOT_STORED.format(reason="it was not delivered and its internal copy was purged")
+    if message.outcome == Outcome.STORED and message.destination == Destination.SFTP:
+        return ERR_SFTP_UNREADABLE
+    return None
+
+
+def archived_message_unavailable(*, message: ArchivedMessage) -> str | None:
+    """Why View and Download are not offered for this message, or None when they are."""
+    return _why_not(message)
+
+
+def archived_message_read(*, message: ArchivedMessage, user, action: str) -> bytes:
+    """The stored file's bytes, logged as `action` (archive.view or archive.download) for `user`."""
+    reason = _why_not(message)
+    if reason:
+        raise ArchiveReadError(reason)
+    try:
+        if message.outcome == Outcome.HELD:
+            data = decrypt_bytes(bytes(InternalCopy.objects.get(message=message).sealed))
+        else:
+            cfg = ArchiveSettings.objects.select_related("tenant").get(tenant_id=message.tenant_id)
+            cfg.destination = message.destination  # read where it was written
+            data = destination_read(target=target_for(cfg), key=message.key)
+    except (DeliveryError, InternalCopy.DoesNotExist, ArchiveSettings.DoesNotExist) as exc:
+        raise ArchiveReadError(ERR_READ_FAILED.format(reason=getattr(exc, "message", str(exc)))) from exc
+    audit_log_write(user=user, action=action, tenant=message.tenant, obj=message,
+                    detail={"message_id": message.message_id, "contact_uid": message.contact_uid,
+                            "event_name": message.event_name, "key": message.key})
+    return data
+
+
+def download_name(message: ArchivedMessage) -> str:
+    base = message.key.rsplit("/", 1)[-1] if message.key else message.message_id
+    if not base.endswith((".eml", ".json")):
+        base += ".eml" if message.channel == "email" else ".json"
+    return base
+
+
+# --- presenting an email -------------------------------------------------------------
+_HREF = re.compile(r"""\s(href|action|formaction)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
+_SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
+
+# the frame's own policy: nothing runs, nothing is fetched from outside
+BODY_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
+
+
+def neutralise_links(html: str) -> str:
+    """Links stay visible but go nowhere: the target moves to a title attribute."""
+    html = _SCRIPT.sub("", html)
+    return _HREF.sub(lambda m: f' title="{escape(m.group(2).strip(chr(39) + chr(34)))}"', html)
+
+
+@dataclass
+class EmailView:
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    subject: str = ""
+    html: str = ""
+    text: str = ""
+
+
+def email_view(data: bytes) -> EmailView:
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    view = EmailView(headers=[(k, str(v)) for k, v in msg.items()], subject=str(msg.get("Subject", "")))
+    html_part = msg.get_body(preferencelist=("html",))
+    text_part = msg.get_body(preferencelist=("plain",))
+    view.html = neutralise_links(html_part.get_content()) if html_part else ""
+    view.text = text_part.get_content() if text_part else ""
+    return view
+
+
+def json_view(data: bytes) -> list[tuple[str, str]]:
+    doc = json.loads(data)
+    fields = []
+    for name, value in doc.items():
+        if isinstance(value, dict):
+            fields += [(f"{name}.{k}", v if isinstance(v, str) else json.dumps(v)) for k, v in value.items()]
+        else:
+            fields.append((name, "" if value is None else str(value)))
+    return fields
