@@ -16,14 +16,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictFloat,
-    StrictInt,
     StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from mktops import fastwrite
 from mktops.dispatch import publish_events_ingested
 from mktops.models import (
     Contact,
@@ -49,6 +48,20 @@ PHONE_STRIP_RE = re.compile(r"[\s().-]")
 PHONE_RE = re.compile(r"^\+?[0-9]{4,20}$")
 # 2001-09-09 .. 2286-11-20: epoch seconds, not milliseconds
 MIN_EPOCH, MAX_EPOCH = 1_000_000_000, 9_999_999_999
+# attributes deeper than this are not customer data but a mistake (or an
+# attack on the recursion of whatever reads them later)
+MAX_DEPTH = 32
+RULE_NUL = "must not contain the NUL character (\\u0000)"
+RULE_DEPTH = f"is nested deeper than {MAX_DEPTH} levels"
+# optional fields a sender may give as null, meaning "not given"
+NULLABLE = ("event_type", "event_source", "user_attributes", "event_attributes", "device_attributes",
+            "email_id", "mobile_number", "push_id", "message")
+
+
+def normalise_mobile(raw: str) -> str:
+    """The stored form of a phone number (digits, optional leading +), or "" if `raw` is not one."""
+    digits = PHONE_STRIP_RE.sub("", raw.strip())
+    return digits if PHONE_RE.match(digits) else ""
 
 
 class Attachment(BaseModel):
@@ -101,7 +114,7 @@ class EventIn(BaseModel):
     event_code: Str128
     event_name: Str255
     event_uuid: Uuid
-    event_time: StrictInt | StrictFloat = Field(description="epoch seconds, UTC")
+    event_time: int | float = Field(description="epoch seconds, UTC")
     event_type: Literal["USER_ACTION_EVENT", "CAMPAIGN_EVENT"] = "USER_ACTION_EVENT"
     event_source: Annotated[str, StringConstraints(max_length=64)] = "API"
     user_attributes: dict[str, Any] = Field(default_factory=dict)
@@ -118,9 +131,19 @@ class EventIn(BaseModel):
         ),
     )
 
-    @field_validator("event_time")
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_absent(cls, data):
+        if isinstance(data, dict) and any(data.get(k, 0) is None for k in NULLABLE):
+            return {k: v for k, v in data.items() if not (v is None and k in NULLABLE)}
+        return data
+
+    @field_validator("event_time", mode="before")
     @classmethod
     def _epoch_seconds(cls, v):
+        # checked before pydantic's own coercion: "1790000000" or true are not times
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError("must be a number: epoch seconds")
         if not MIN_EPOCH <= v <= MAX_EPOCH:
             raise ValueError(
                 "must be epoch seconds between 1000000000 and 9999999999 (milliseconds are not accepted)"
@@ -139,23 +162,10 @@ class EventIn(BaseModel):
     def _mobile(cls, v):
         if not v:
             return v
-        digits = PHONE_STRIP_RE.sub("", v)
-        if not PHONE_RE.match(digits):
+        digits = normalise_mobile(v)
+        if not digits:
             raise ValueError("must be a phone number of 4 to 20 digits, optionally starting with +")
         return digits
-
-    @model_validator(mode="after")
-    def _message_fits_event(self):
-        if self.message is None:
-            return self
-        channel = SentEvent.channel_of(self.event_name)
-        if channel is None:
-            raise ValueError(
-                "message: only sent events carry a message ("
-                + ", ".join(SentEvent.CHANNELS) + ")"
-            )
-        MESSAGE_MODELS[channel[0]].model_validate(self.message)
-        return self
 
 
 class ShapeError(ValueError):
@@ -200,14 +210,17 @@ class TooLarge(ValueError):
     pass
 
 
+# pydantic names the member of a union that failed (`to.str`, `to.list[str]`);
+# the sender only needs the field
+_UNION_TAG = re.compile(r"^(str|int|float|bool|list\[.*\]|dict\[.*\]|constrained-.*|function-.*)$")
+
+
 def _first_error(exc: ValidationError) -> tuple[str, str]:
     err = exc.errors(include_url=False)[0]
-    loc = [str(p) for p in err["loc"] if p != "__root__"]
+    loc = [str(p) for p in err["loc"] if p != "__root__" and not _UNION_TAG.match(str(p))]
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    if not loc and msg.startswith("message: "):
-        return "message", msg[len("message: "):]
     if err["type"] == "extra_forbidden":
         msg = "is not a known field"
     if err["type"] == "missing":
@@ -215,17 +228,75 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
     return ".".join(loc) or "event", msg
 
 
+def _unsafe_value(item: dict) -> tuple[str, str] | None:
+    """(field, rule) for a NUL character or too deep nesting anywhere in the item.
+
+    PostgreSQL refuses NUL in text and JSON, so such an event would fail the
+    whole batch at INSERT; it is rejected here instead. Iterative, because
+    the item's depth is the sender's choice.
+    """
+    stack = [(item, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path or "event", RULE_NUL
+            continue
+        if isinstance(value, dict):
+            children = value.items()
+        elif isinstance(value, list):
+            children = enumerate(value)
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return path, RULE_DEPTH
+        for key, child in children:
+            if isinstance(key, str) and "\x00" in key:
+                return path or "event", RULE_NUL
+            stack.append((child, f"{path}.{key}" if path else str(key), depth + 1))
+    return None
+
+
+def _message_error(ev: EventIn) -> tuple[str, str] | None:
+    """(field, rule) when the event's `message` does not fit its event name."""
+    channel = SentEvent.channel_of(ev.event_name)
+    if channel is None:
+        return "message", "only sent events carry a message (" + ", ".join(SentEvent.CHANNELS) + ")"
+    kind, platform = channel
+    try:
+        MESSAGE_MODELS[kind].model_validate(ev.message)
+    except ValidationError as exc:
+        field_name, rule = _first_error(exc)
+        return ("message" if field_name == "event" else f"message.{field_name}"), rule
+    if platform and ev.message["platform"] != platform:
+        return "message.platform", f"must be {platform!r} for {ev.event_name!r}"
+    return None
+
+
+def validate_item(item) -> EventIn | tuple[str, str]:
+    """The validated event, or (field, rule) saying why it is rejected."""
+    if not isinstance(item, dict):
+        return "event", "must be a JSON object"
+    unsafe = _unsafe_value(item)
+    if unsafe:
+        return unsafe
+    try:
+        ev = EventIn.model_validate(item)
+    except ValidationError as exc:
+        return _first_error(exc)
+    if ev.message is not None:
+        return _message_error(ev) or ev
+    return ev
+
+
 def validate_items(items: list) -> tuple[list[tuple[int, EventIn]], list[Rejection]]:
     valid, rejected = [], []
     for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            rejected.append(Rejection(index, "event", "must be a JSON object"))
-            continue
-        try:
-            valid.append((index, EventIn.model_validate(item)))
-        except ValidationError as exc:
-            field_name, rule = _first_error(exc)
-            rejected.append(Rejection(index, field_name, rule))
+        result = validate_item(item)
+        if isinstance(result, EventIn):
+            valid.append((index, result))
+        else:
+            rejected.append(Rejection(index, *result))
     return valid, rejected
 
 
@@ -245,10 +316,8 @@ def _upsert_contacts(tenant: Tenant, events: list[EventIn]) -> dict[str, Contact
     """Create or update each contact once, applying the batch's events in order."""
     uids = list(dict.fromkeys(ev.uid for ev in events))
     contacts = {c.uid: c for c in Contact.objects.filter(tenant=tenant, uid__in=uids)}
-    new = [Contact(tenant=tenant, uid=uid) for uid in uids if uid not in contacts]
-    if new:
-        Contact.objects.bulk_create(new)  # sets pks: RETURNING on PostgreSQL and SQLite >= 3.35
-        contacts.update({c.uid: c for c in new})
+    new = {uid: Contact(tenant=tenant, uid=uid) for uid in uids if uid not in contacts}
+    contacts.update(new)
     changed = {}
     for ev in events:
         c = contacts[ev.uid]
@@ -258,12 +327,12 @@ def _upsert_contacts(tenant: Tenant, events: list[EventIn]) -> dict[str, Contact
         mobile = ev.mobile_number or c.mobile_number
         if (email, mobile, attributes) != before:
             c.email, c.mobile_number, c.attributes = email, mobile, attributes
-            changed[c.uid] = c
+            if ev.uid not in new:
+                changed[c.uid] = c
+    if new:
+        fastwrite.insert_contacts(tenant, list(new.values()))
     if changed:
-        now = timezone.now()
-        for c in changed.values():
-            c.updated_at = now
-        Contact.objects.bulk_update(list(changed.values()), ["email", "mobile_number", "attributes", "updated_at"])
+        fastwrite.update_contacts(list(changed.values()))
     return contacts
 
 
@@ -276,10 +345,12 @@ def _upsert_devices(contacts: dict[str, Contact], events: list[EventIn]) -> None
     if not wanted:
         return
     now = timezone.now()
+    # a token seen again is the same device: refresh when it was last seen
     Device.objects.bulk_create(
         [Device(contact_id=cid, push_token=token, platform=p, last_seen_at=now)
          for (cid, token), p in wanted.items()],
-        ignore_conflicts=True,
+        update_conflicts=True, unique_fields=["contact", "push_token"],
+        update_fields=["platform", "last_seen_at"],
     )
 
 
@@ -331,31 +402,33 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
         contacts = _upsert_contacts(tenant, events)
         _upsert_devices(contacts, events)
         _update_catalogue(tenant, events)
-        now = timezone.now()
-        rows = []
-        for i, ev in enumerate(events, start=1):
-            rows.append(Event(
-                tenant=tenant, contact=contacts[ev.uid], seq=counter.last_seq + i, uid=ev.uid,
-                event_type=ev.event_type, event_code=ev.event_code, event_name=ev.event_name,
-                event_uuid=ev.event_uuid, event_time=datetime.fromtimestamp(ev.event_time, tz=UTC),
-                event_source=ev.event_source or "API", event_attributes=ev.event_attributes,
-                user_attributes=ev.user_attributes, device_attributes=ev.device_attributes,
-                email_id=ev.email_id, mobile_number=ev.mobile_number, push_id=ev.push_id,
-                campaign_id=_campaign_id(ev), received_at=now,
-            ))
-        Event.objects.bulk_create(rows, batch_size=1000)
-        counter.last_seq += len(rows)
+        first_seq = counter.last_seq + 1
+        _insert_events(tenant, contacts, events, first_seq)
+        counter.last_seq += len(events)
         counter.save(update_fields=["last_seq"])
+        ids = fastwrite.event_ids(tenant.pk, first_seq, counter.last_seq)
         messages = [
-            SentMessage(event=row, tenant=tenant, content=ev.message, size=len(orjson.dumps(ev.message)))
-            for row, ev in zip(rows, events, strict=True) if ev.message is not None
+            SentMessage(event_id=ids[seq], tenant=tenant, content=ev.message,
+                        size=len(orjson.dumps(ev.message)))
+            for seq, ev in enumerate(events, start=first_seq) if ev.message is not None
         ]
         if messages:
             SentMessage.objects.bulk_create(messages, batch_size=500)
-        outcome.accepted = len(rows)
-        outcome.event_ids = [r.pk for r in rows]
+        outcome.accepted = len(events)
+        outcome.event_ids = [ids[seq] for seq in range(first_seq, counter.last_seq + 1)]
         publish_events_ingested(tenant=tenant, event_ids=outcome.event_ids)
     return outcome
+
+
+def _insert_events(tenant: Tenant, contacts: dict[str, Contact], events: list[EventIn], first_seq: int) -> None:
+    now = timezone.now()
+    fastwrite.insert_events([
+        (tenant.pk, contacts[ev.uid].pk, seq, ev.uid, ev.event_type, ev.event_code, ev.event_name,
+         ev.event_uuid, datetime.fromtimestamp(ev.event_time, tz=UTC), ev.event_source or "API",
+         ev.event_attributes, ev.user_attributes, ev.device_attributes, ev.email_id, ev.mobile_number,
+         ev.push_id, _campaign_id(ev), now)
+        for seq, ev in enumerate(events, start=first_seq)
+    ])
 
 
 __all__ = ["EventIn", "EventType", "events_ingest", "parse_batch", "ShapeError", "TooLarge"]
