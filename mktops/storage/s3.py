@@ -356,3 +356,19 @@ def object_lock_configuration(target: S3Target) -> dict | None:
         raise explain(exc, target) from exc
     except Exception as exc:
         raise explain(exc, target) from exc
+
+
+# --- added for S3 exports ---------------------------------------------------------
+def bucket_region(target: S3Target) -> str | None:
+    """The region the bucket lives in, or None when we may not ask (no s3:GetBucketLocation)."""
+    try:
+        location = client(target).get_bucket_location(Bucket=target.bucket).get("LocationConstraint")
+    except ClientError as exc:
+        error = explain(exc, target)
+        if error.reason == S3Error.ACCESS_DENIED:
+            return None
+        raise error from exc
+    except Exception as exc:
+        raise explain(exc, target) from exc
+    # S3 answers no constraint for us-east-1, and "EU" for the oldest eu-west-1 buckets
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)

@@ -1,0 +1,222 @@
+"""The one module that talks PGP (python-gnupg over the `gpg` binary).
+
+- `key_inspect(armored)`: parse a tenant's armored public key and say in a
+  sentence why it is unusable (garbage, a private key, sign-only, expired,
+  revoked, several keys), or return its fingerprint, algorithm and expiry.
+- `EncryptingWriter`: stream plaintext in, get encrypted bytes out through a
+  callback, holding no more than pipe buffers in memory.
+
+Each operation uses its own short temporary GNUPGHOME (GnuPG's socket paths
+are limited to ~107 bytes) holding only the tenant's public key; tenants'
+keys are never certified by us, hence `always_trust`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import gnupg
+
+ERR_PGP_EMPTY = "Paste the tenant's armored PGP public key (it starts with -----BEGIN PGP PUBLIC KEY BLOCK-----)."
+ERR_PGP_PRIVATE = ("This is a private (secret) key. Never share it: paste the public key instead "
+                   "(gpg --armor --export <fingerprint>).")
+ERR_PGP_GARBAGE = ("This is not an armored PGP public key: nothing could be read from it. "
+                   "Export it with gpg --armor --export <fingerprint>.")
+ERR_PGP_SEVERAL = "This block holds {count} keys; paste exactly one public key."
+ERR_PGP_SIGN_ONLY = ("This key can only sign, not encrypt: it has no usable encryption subkey. "
+                     "Add one (gpg --quick-add-key <fingerprint> rsa3072 encr) and export it again.")
+ERR_PGP_EXPIRED = "This key expired on {date}; extend it or paste a current key."
+ERR_PGP_REVOKED = "This key has been revoked; paste a current key."
+ERR_PGP_FAILED = "gpg could not encrypt with this key: {detail}"
+
+ALGORITHMS = {1: "RSA", 2: "RSA", 3: "RSA", 16: "ElGamal", 17: "DSA", 18: "ECDH", 19: "ECDSA", 22: "EdDSA",
+              25: "X25519", 27: "Ed25519"}
+BUFFER = 64 * 1024
+
+
+class PgpError(ValueError):
+    """A key or an encryption that did not work, in a sentence a person can act on."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    fingerprint: str
+    algorithm: str
+    expires_at: datetime | None
+
+
+@contextlib.contextmanager
+def _home():
+    home = tempfile.mkdtemp(prefix="mkp", dir="/tmp")
+    os.chmod(home, 0o700)
+    try:
+        yield gnupg.GPG(gnupghome=home)
+    finally:
+        if any(name.startswith("S.") for name in os.listdir(home)):
+            # an agent was started for this home: stop it before removing its sockets
+            subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True, check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _epoch(value: str) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+def _describe(key: dict) -> KeyInfo:
+    try:
+        algorithm = f"{ALGORITHMS.get(int(key['algo']), 'algorithm ' + key['algo'])} {key['length']}"
+    except (KeyError, ValueError):
+        algorithm = "unknown"
+    usable = [sub for sub in key.get("subkey_info", {}).values()
+              if "e" in sub.get("cap", "") and sub.get("trust") not in ("e", "r")]
+    expiries = [_epoch(sub.get("expires", "")) for sub in usable]
+    primary = _epoch(key.get("expires", ""))
+    # the key stops working when its last usable encryption subkey or its primary key expires
+    candidates = [e for e in ([None if None in expiries else max(expiries, default=None)] + [primary]) if e]
+    return KeyInfo(fingerprint=key["fingerprint"], algorithm=algorithm,
+                   expires_at=min(candidates) if candidates else None)
+
+
+def _refuse_unusable(key: dict, now: datetime) -> None:
+    trust = key.get("trust", "")
+    if trust == "r":
+        raise PgpError(ERR_PGP_REVOKED)
+    expires = _epoch(key.get("expires", ""))
+    if trust == "e" or (expires and expires <= now):
+        raise PgpError(ERR_PGP_EXPIRED.format(date=f"{expires:%Y-%m-%d}" if expires else "an earlier date"))
+    if "E" not in key.get("cap", ""):
+        subkeys = key.get("subkey_info", {}).values()
+        encrypting = [s for s in subkeys if "e" in s.get("cap", "")]
+        if encrypting and all(s.get("trust") == "r" for s in encrypting):
+            raise PgpError(ERR_PGP_REVOKED)
+        if encrypting:
+            last = max((_epoch(s.get("expires", "")) for s in encrypting), key=lambda d: d or now)
+            raise PgpError(ERR_PGP_EXPIRED.format(date=f"{last:%Y-%m-%d}" if last else "an earlier date"))
+        raise PgpError(ERR_PGP_SIGN_ONLY)
+
+
+def key_inspect(armored: str, *, now: datetime | None = None) -> KeyInfo:
+    """Validate a tenant's public key; raises PgpError with the reason in a sentence."""
+    text = (armored or "").strip()
+    if not text:
+        raise PgpError(ERR_PGP_EMPTY)
+    if "PRIVATE KEY BLOCK" in text:
+        # refused before gpg sees it: secret material is never imported
+        raise PgpError(ERR_PGP_PRIVATE)
+    with _home() as gpg:
+        result = gpg.import_keys(text)
+        if getattr(result, "sec_imported", 0):
+            raise PgpError(ERR_PGP_PRIVATE)
+        keys = gpg.list_keys()
+    if not keys:
+        raise PgpError(ERR_PGP_GARBAGE)
+    if len(keys) > 1:
+        raise PgpError(ERR_PGP_SEVERAL.format(count=len(keys)))
+    _refuse_unusable(keys[0], now or datetime.now(tz=UTC))
+    return _describe(keys[0])
+
+
+class EncryptingWriter:
+    """`write()` plaintext; the encrypted stream goes to `sink(bytes)` as gpg produces it.
+
+    gpg runs as a subprocess fed through a pipe; python-gnupg's reader thread
+    hands each output chunk to `sink` and keeps nothing. If `sink` raises, the
+    rest of gpg's output is drained and dropped and the next `write()` or
+    `close()` raises that error, so nothing blocks. Always `close()` (success)
+    or `abort()` (failure).
+    """
+
+    def __init__(self, armored_key: str, sink: Callable[[bytes], None]):
+        self.sink = sink
+        self.error: BaseException | None = None
+        self.result = None
+        self._home = _home()
+        gpg = self._home.__enter__()
+        try:
+            imported = gpg.import_keys(armored_key)
+            if not imported.fingerprints:
+                raise PgpError(ERR_PGP_GARBAGE)
+        except BaseException:
+            self._home.__exit__(None, None, None)
+            raise
+        read_fd, write_fd = os.pipe()
+        self._input = os.fdopen(write_fd, "wb", buffering=BUFFER)
+        self._reader = os.fdopen(read_fd, "rb", buffering=BUFFER)
+        gpg.on_data = self._on_data
+        gpg.buffer_size = BUFFER
+        self._thread = threading.Thread(
+            target=self._run, args=(gpg, imported.fingerprints[0]), name="pgp-encrypt", daemon=True)
+        self._thread.start()
+
+    def _on_data(self, chunk: bytes):
+        if chunk and self.error is None:
+            try:
+                self.sink(chunk)
+            except BaseException as exc:  # reported to the writer; gpg's output is drained
+                self.error = exc
+        return False  # python-gnupg keeps nothing in memory
+
+    def _run(self, gpg, fingerprint: str) -> None:
+        try:
+            self.result = gpg.encrypt_file(self._reader, [fingerprint], armor=False, always_trust=True)
+        except BaseException as exc:
+            self.error = self.error or exc
+        finally:
+            # gpg is gone: a writer still pushing plaintext gets BrokenPipeError instead of blocking
+            with contextlib.suppress(Exception):
+                self._reader.close()
+
+    def write(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        try:
+            self._input.write(data)
+        except (BrokenPipeError, ValueError):
+            self._thread.join()
+            raise self.error or PgpError(ERR_PGP_FAILED.format(detail=self._status())) from None
+
+    def _status(self) -> str:
+        status = getattr(self.result, "status", "") or ""
+        stderr = getattr(self.result, "stderr", "") or ""
+        lines = [ln for ln in stderr.splitlines() if ln and not ln.startswith("[GNUPG:]")]
+        return status or (lines[-1] if lines else "gpg stopped")
+
+    def close(self) -> None:
+        """Finish the stream; raises if gpg or the sink failed."""
+        try:
+            with contextlib.suppress(BrokenPipeError):
+                self._input.close()
+            self._thread.join()
+        finally:
+            self._home.__exit__(None, None, None)
+        if self.error is not None:
+            raise self.error
+        if self.result is None or not self.result.ok:
+            raise PgpError(ERR_PGP_FAILED.format(detail=self._status()))
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._input.close()
+        self._thread.join(timeout=60)
+        self._home.__exit__(None, None, None)
+
+
+def encrypt_bytes(armored_key: str, data: bytes) -> bytes:
+    """Encrypt a small payload (the connection test's probe)."""
+    out = bytearray()
+    writer = EncryptingWriter(armored_key, out.extend)
+    try:
+        writer.write(data)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return bytes(out)
