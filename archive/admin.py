@@ -1,1 +1,476 @@
-"""Message archive admin pages."""
+"""Message archive admin pages: settings per tenant, the archive search with View/Download,
+the access log. Thin: parse, check the role, call archive.services, render."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.dateparse import parse_date
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from archive.models import ArchiveAccessLog, ArchivedMessage, ArchiveSettings, Manifest, Outcome
+from archive.services import config, manifest, reading, repair
+from archive.services.paths import ATTRIBUTES, DEFAULT_TEMPLATES
+from mktops import clock, roles
+from mktops.admin_base import TenantScopedAdmin
+from mktops.crypto import mask
+from mktops.models import Role
+
+SECRET_FIELDS = ("sftp_password", "sftp_private_key")
+ERR_SEARCH_DATE = "{field}: {value!r} is not a date (YYYY-MM-DD)."
+
+
+# --- settings ---------------------------------------------------------------------------
+class ArchiveSettingsForm(forms.ModelForm):
+    """Secrets are write-only: never sent to the browser; left blank, the stored value stays."""
+
+    class Meta:
+        model = ArchiveSettings
+        fields = ("tenant", "destination", "s3_bucket", "s3_bucket_arn", "s3_region", "s3_folder", "s3_kms_key_arn",
+                  "sftp_host", "sftp_port", "sftp_username", "sftp_password", "sftp_private_key",
+                  "sftp_host_key_fingerprint", "sftp_folder", "path_template_email", "path_template_sms",
+                  "path_template_push", "object_lock_mode", "object_lock_days")
+        widgets = {
+            "sftp_password": forms.PasswordInput(render_value=False),
+            "sftp_private_key": forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in SECRET_FIELDS:
+            if name in self.fields:
+                self.initial[name] = ""
+                current = getattr(self.instance, name, "")
+                self.fields[name].help_text = (f"Set ({mask(current)}); leave blank to keep it." if current
+                                               else "Not set.")
+
+    def clean(self):
+        data = super().clean()
+        for name in SECRET_FIELDS:
+            if name in self.fields and not data.get(name):
+                setattr(self.instance, name, getattr(self.instance, name, ""))
+                data[name] = getattr(self.instance, name, "")
+        return data
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors:
+            return
+        before = ArchiveSettings.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        try:
+            config.archive_settings_validate(cfg=self.instance, before=before)
+        except config.ArchiveSettingsError as exc:
+            for name, message in exc.errors.items():
+                self.add_error(name if name in self.fields else None, message)
+
+
+@admin.register(ArchiveSettings)
+class ArchiveSettingsAdmin(TenantScopedAdmin):
+    form = ArchiveSettingsForm
+    secret_fields = SECRET_FIELDS
+    list_display = ("tenant", "destination", "locked_at", "last_test_ok", "last_test_at")
+    list_filter = ("tenant", "destination")
+    change_form_template = "admin/archive/archivesettings/change_form.html"
+    info_fields = ("lock_status", "connection_status", "retention_status", "last_failures", "channels_table")
+    readonly_fields = ("bucket_policy", "path_help", *info_fields)
+    base_fieldsets = (
+        (None, {"fields": ("tenant", "destination")}),
+        ("Status", {"fields": info_fields}),
+        ("The tenant's own S3 bucket", {"fields": ("s3_bucket", "s3_bucket_arn", "s3_region", "s3_folder",
+                                                   "s3_kms_key_arn", "bucket_policy")}),
+        ("The tenant's SFTP server", {"fields": ("sftp_host", "sftp_port", "sftp_username", "sftp_password",
+                                                 "sftp_private_key", "sftp_host_key_fingerprint",
+                                                 "sftp_folder")}),
+        ("File paths (tenant S3 bucket and SFTP)", {"fields": ("path_template_email", "path_template_sms",
+                                                               "path_template_push", "path_help")}),
+        ("Write-once storage (S3 Object Lock)", {"fields": ("object_lock_mode", "object_lock_days")}),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        hidden = () if self._may_see_secrets(request, obj) else self.secret_fields
+        return [(title, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
+                for title, opts in self.base_fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None:
+            fields.append("tenant")
+            if obj.locked_at is not None:
+                fields += config.LOCKED_FIELDS
+        return fields
+
+    def changelist_view(self, request, extra_context=None):
+        # every tenant the user may see has a settings row to open
+        existing = set(ArchiveSettings.objects.values_list("tenant_id", flat=True))
+        ArchiveSettings.objects.bulk_create(
+            [ArchiveSettings(tenant=t) for t in self.visible_tenants(request) if t.pk not in existing],
+            ignore_conflicts=True)
+        return super().changelist_view(request, extra_context)
+
+    @method_decorator(sensitive_post_parameters(*SECRET_FIELDS))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        config.archive_settings_save(cfg=obj, by=request.user)
+
+    # --- read-only panels ---------------------------------------------------------
+    @admin.display(description="bucket policy to paste")
+    def bucket_policy(self, obj):
+        return format_html("<pre id='bucket-policy'>{}</pre>", config.bucket_policy(bucket=obj.s3_bucket if obj
+                                                                                  else ""))
+
+    @admin.display(description="attributes")
+    def path_help(self, obj):
+        defaults = format_html_join("", "<li><code>{}</code>: <code>{}</code></li>",
+                                    ((k, v.replace("{platform}", "android")) for k, v in DEFAULT_TEMPLATES.items()))
+        return format_html("Use {} and at least <code>{{{{id}}}}</code>. Blank uses the default:<ul>{}</ul>",
+                           ", ".join("{{" + a + "}}" for a in ATTRIBUTES), defaults)
+
+    @admin.display(description="destination lock")
+    def lock_status(self, obj):
+        if obj is None or obj.locked_at is None:
+            return "Not locked yet: the choice is locked when the first message is stored."
+        return format_html("<span id='lock-status'>Locked since {} UTC (first message stored).</span>",
+                           obj.locked_at.strftime("%Y-%m-%d %H:%M"))
+
+    @admin.display(description="last connection test")
+    def connection_status(self, obj):
+        if obj is None or obj.last_test_at is None:
+            return "Never tested."
+        verdict = "Succeeded" if obj.last_test_ok else "Failed"
+        return format_html("<span id='connection-status'>{} at {} UTC: {}</span>", verdict,
+                           obj.last_test_at.strftime("%Y-%m-%d %H:%M"), obj.last_test_message)
+
+    @admin.display(description="file retention")
+    def retention_status(self, obj):
+        if obj is None:
+            return "—"
+        warning = config.retention_warning(tenant=obj.tenant)
+        rule = obj.lifecycle_message or "The retention rule has not been applied yet."
+        return format_html("{} days. {}{}", obj.tenant.archive_file_retention_days, rule,
+                           format_html("<p class='errornote' id='retention-warning'>{}</p>", warning)
+                           if warning else "")
+
+    @admin.display(description="last failures")
+    def last_failures(self, obj):
+        rows = repair.last_failures(tenant=obj.tenant) if obj else []
+        if not rows:
+            return "None."
+        return format_html("<table id='last-failures'>{}</table>", format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((r.last_attempt_at.strftime("%Y-%m-%d %H:%M") if r.last_attempt_at else "", r.event_name,
+              _state_words(r)) for r in rows)))
+
+    @admin.display(description="channels")
+    def channels_table(self, obj):
+        return format_html("<table id='channels-table'>{}</table>", format_html_join(
+            "", "<tr><td>{}</td><td>{}</td></tr>", config.UNSUPPORTED_CHANNELS))
+
+    # --- buttons ---------------------------------------------------------------
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/test-connection/", view(self.test_connection_view),
+                 name="archive_archivesettings_test"),
+            path("<path:object_id>/apply-retention/", view(self.apply_retention_view),
+                 name="archive_archivesettings_retention"),
+            path("<path:object_id>/redeliver-all/", view(self.redeliver_all_view),
+                 name="archive_archivesettings_redeliver_all"),
+            path("<path:object_id>/completeness/", view(self.completeness_view),
+                 name="archive_archivesettings_completeness"),
+            path("<path:object_id>/manifests/", view(self.manifests_view),
+                 name="archive_archivesettings_manifests"),
+            *super().get_urls(),
+        ]
+
+    def _settings_or_404(self, request, object_id) -> ArchiveSettings:
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("No archive settings with that id.")
+        return obj
+
+    def _back(self, obj, name="change"):
+        return HttpResponseRedirect(reverse(f"admin:archive_archivesettings_{name}", args=[obj.pk]))
+
+    @method_decorator(require_POST)
+    def test_connection_view(self, request, object_id):
+        obj = self._settings_or_404(request, object_id)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        ok, message = config.archive_connection_test(cfg=obj, by=request.user)
+        self.message_user(request, message, messages.SUCCESS if ok else messages.ERROR)
+        return self._back(obj)
+
+    @method_decorator(require_POST)
+    def apply_retention_view(self, request, object_id):
+        obj = self._settings_or_404(request, object_id)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        ok, message = config.archive_lifecycle_apply(tenant=obj.tenant)
+        self.message_user(request, message, messages.SUCCESS if ok else messages.ERROR)
+        return self._back(obj)
+
+    @method_decorator(require_POST)
+    def redeliver_all_view(self, request, object_id):
+        obj = self._settings_or_404(request, object_id)
+        if not roles.is_csm(request.user):
+            raise PermissionDenied
+        ids = repair.archived_messages_redeliver_all(tenant=obj.tenant, by=request.user)
+        _enqueue(ids)
+        self.message_user(request, f"Re-delivering {len(ids)} message(s) to the tenant's destination.")
+        return self._back(obj)
+
+    def completeness_view(self, request, object_id):
+        obj = self._settings_or_404(request, object_id)
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        today = clock.now().date()
+        day_from = parse_date(request.GET.get("from", "")) or today - timedelta(days=6)
+        day_to = parse_date(request.GET.get("to", "")) or today
+        if request.method == "POST":
+            if not roles.is_csm(request.user):
+                raise PermissionDenied
+            result = repair.completeness_redrive(tenant=obj.tenant, day_from=day_from, day_to=day_to,
+                                                 by=request.user)
+            _enqueue(_pending_ids(obj.tenant))
+            self.message_user(request, "Re-drive: {created} missing row(s) created, {redelivered} held "
+                                       "message(s) re-queued.".format(**result))
+            return HttpResponseRedirect(request.get_full_path())
+        report = repair.completeness_report(tenant=obj.tenant, day_from=day_from, day_to=day_to)
+        return TemplateResponse(request, "admin/archive/archivesettings/completeness.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": obj,
+            "title": f"Archive completeness — {obj.tenant}", "report": report, "day_from": day_from,
+            "day_to": day_to, "may_redrive": roles.is_csm(request.user),
+        })
+
+    def manifests_view(self, request, object_id):
+        obj = self._settings_or_404(request, object_id)
+        if not self.has_view_permission(request, obj) or roles.role_for(request.user, obj.tenant_id) == Role.SUPPORT:
+            raise PermissionDenied
+        if request.method == "POST":
+            item = Manifest.objects.filter(tenant=obj.tenant, pk=request.POST.get("manifest")).first()
+            if item is None:
+                raise Http404("No such manifest.")
+            ok, text = manifest.manifest_verify(manifest=item, by=request.user)
+            self.message_user(request, text, messages.SUCCESS if ok else messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        return TemplateResponse(request, "admin/archive/archivesettings/manifests.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": obj,
+            "title": f"Archive manifests — {obj.tenant}",
+            "manifests": Manifest.objects.filter(tenant=obj.tenant)[:60],
+        })
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context.update({
+            "may_test": obj is not None and self.has_change_permission(request, obj),
+            "is_csm": roles.is_csm(request.user),
+            "may_see_manifests": obj is not None and roles.is_operator_of(request.user, obj.tenant_id),
+        })
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def _pending_ids(tenant) -> list[int]:
+    return list(ArchivedMessage.objects.filter(tenant=tenant, status="pending").values_list("pk", flat=True))
+
+
+def _enqueue(ids: list[int]) -> None:
+    from mktops.jobs import enqueue
+
+    for start in range(0, len(ids), 200):
+        enqueue("archive.tasks.deliver", ids[start:start + 200])
+
+
+def _state_words(row: ArchivedMessage) -> str:
+    if row.outcome == Outcome.HELD and row.held_until:
+        return f"not delivered, kept internally until {row.held_until:%Y-%m-%d} — {row.last_error}"
+    if row.outcome == Outcome.SKIPPED:
+        return f"not archived: {row.get_skip_reason_display()}"
+    if row.status == "retrying":
+        return f"retrying at {row.next_attempt_at:%Y-%m-%d %H:%M} UTC — {row.last_error}"
+    return row.get_outcome_display() + (f" — {row.last_error}" if row.last_error else "")
+
+
+# --- the archive search: messages, View and Download ---------------------------------------------
+class ArchivedMessageAdmin(TenantScopedAdmin):
+    read_only = True
+    list_display = ("event_time", "event_name", "contact_uid", "campaign_id", "state", "tenant", "links")
+    list_filter = ("tenant", "channel", "outcome", "skip_reason")
+    list_select_related = ("tenant",)
+    search_fields = ("=contact_uid", "=campaign_id", "=message_id")
+    search_help_text = "Exact contact uid, campaign id or message id."
+    show_full_result_count = False
+    change_list_template = "admin/archive/archivedmessage/change_list.html"
+    actions = ["redeliver_selected"]
+    fields = ("tenant", "message_id", "event_name", "event_uuid", "contact_uid", "campaign_id", "event_time",
+              "state", "destination", "key", "sha256", "size", "stripped_attachments", "attempts",
+              "first_attempt_at", "last_attempt_at", "last_error", "links")
+    readonly_fields = fields
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return _state_words(obj)
+
+    @admin.display(description="message")
+    def links(self, obj):
+        reason = reading.archived_message_unavailable(message=obj)
+        if reason:
+            return format_html("<span title='{}'>—</span>", reason)
+        return format_html('<a href="{}">View</a> · <a href="{}" download>Download</a>',
+                           reverse("admin:archive_archivedmessage_message", args=[obj.pk]),
+                           reverse("admin:archive_archivedmessage_download", args=[obj.pk]))
+
+    SEARCH_PARAMS = ("contact_uid", "campaign_id", "event_time__date__gte", "event_time__date__lte")
+
+    def changelist_view(self, request, extra_context=None):
+        # the search form sends every box; drop the empty ones so they filter nothing
+        empty = [name for name in self.SEARCH_PARAMS if name in request.GET and not request.GET[name].strip()]
+        if empty:
+            query = request.GET.copy()
+            for name in empty:
+                del query[name]
+            return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
+        for name, label in (("event_time__date__gte", "sent from"), ("event_time__date__lte", "to")):
+            if name in request.GET and parse_date(request.GET[name]) is None:
+                self.message_user(request, ERR_SEARCH_DATE.format(field=label, value=request.GET[name]),
+                                  messages.ERROR)
+                query = request.GET.copy()
+                del query[name]
+                return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
+        return super().changelist_view(request, extra_context)
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if lookup in ("event_time__date__gte", "event_time__date__lte"):
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not roles.is_csm(request.user):
+            actions.pop("redeliver_selected", None)
+        return actions
+
+    @admin.action(description="Re-deliver selected messages to the tenant's destination")
+    def redeliver_selected(self, request, queryset):
+        if not roles.is_csm(request.user):
+            raise PermissionDenied
+        done = []
+        for message in queryset.filter(outcome=Outcome.HELD):
+            try:
+                repair.archived_message_redeliver(message=message, by=request.user)
+                done.append(message.pk)
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        _enqueue(done)
+        self.message_user(request, f"Re-delivering {len(done)} message(s).")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/message/", view(self.message_view), name="archive_archivedmessage_message"),
+            path("<path:object_id>/message/body/", view(self.body_view), name="archive_archivedmessage_body"),
+            path("<path:object_id>/download/", view(self.download_view), name="archive_archivedmessage_download"),
+            path("<path:object_id>/redeliver/", view(self.redeliver_view),
+                 name="archive_archivedmessage_redeliver"),
+            *super().get_urls(),
+        ]
+
+    def _message_or_404(self, request, object_id) -> ArchivedMessage:
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("No archived message with that id.")
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    def _read(self, request, obj, action):
+        try:
+            return reading.archived_message_read(message=obj, user=request.user, action=action), None
+        except reading.ArchiveReadError as exc:
+            return None, str(exc)
+
+    def message_view(self, request, object_id):
+        obj = self._message_or_404(request, object_id)
+        data, error = self._read(request, obj, reading.ACTION_VIEW)
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "original": obj,
+                   "title": f"{obj.event_name} to {obj.contact_uid}", "message": obj, "error": error,
+                   "state": _state_words(obj)}
+        if data is not None and obj.channel == "email":
+            context["email"] = reading.email_view(data)
+        elif data is not None:
+            context["fields"] = reading.json_view(data)
+        return TemplateResponse(request, "admin/archive/archivedmessage/message.html", context,
+                                status=200 if error is None else 409)
+
+    def body_view(self, request, object_id):
+        """The email's HTML alone, for the sandboxed frame: no scripts, nothing fetched, links inert."""
+        obj = self._message_or_404(request, object_id)
+        try:
+            data = reading.archived_message_bytes(message=obj)
+        except reading.ArchiveReadError as exc:
+            return HttpResponse(str(exc), status=409, content_type="text/plain")
+        view = reading.email_view(data)
+        response = HttpResponse(view.html or format_html("<pre>{}</pre>", view.text))
+        response["Content-Security-Policy"] = reading.BODY_CSP
+        response["X-Frame-Options"] = "SAMEORIGIN"
+        return response
+
+    def download_view(self, request, object_id):
+        obj = self._message_or_404(request, object_id)
+        data, error = self._read(request, obj, reading.ACTION_DOWNLOAD)
+        if error:
+            return HttpResponse(error, status=409, content_type="text/plain")
+        response = HttpResponse(data, content_type="message/rfc822" if obj.channel == "email"
+                                else "application/json")
+        response["Content-Disposition"] = f'attachment; filename="{reading.download_name(obj)}"'
+        return response
+
+    @method_decorator(require_POST)
+    def redeliver_view(self, request, object_id):
+        obj = self._message_or_404(request, object_id)
+        if not roles.is_csm(request.user):
+            raise PermissionDenied
+        try:
+            repair.archived_message_redeliver(message=obj, by=request.user)
+            _enqueue([obj.pk])
+            self.message_user(request, "Re-delivering the message to the tenant's destination.")
+        except ValueError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:archive_archivedmessage_change", args=[obj.pk]))
+
+
+admin.site.register(ArchivedMessage, ArchivedMessageAdmin)
+
+
+# --- the access log ----------------------------------------------------------------------------------
+@admin.register(ArchiveAccessLog)
+class ArchiveAccessLogAdmin(TenantScopedAdmin):
+    read_only = True
+    view_roles = (Role.OPERATOR, Role.CSM)
+    list_display = ("at", "user", "action", "tenant", "message", "contact_uid")
+    list_filter = ("action", "tenant")
+    list_select_related = ("user", "tenant")
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).filter(action__in=(reading.ACTION_VIEW, reading.ACTION_DOWNLOAD))
+        if roles.is_csm(request.user):
+            return qs
+        return qs.filter(tenant__in=roles.tenant_ids(request.user, (Role.OPERATOR,)))
+
+    @admin.display(description="message")
+    def message(self, obj):
+        return obj.detail.get("message_id", obj.object_id)
+
+    @admin.display(description="contact")
+    def contact_uid(self, obj):
+        return obj.detail.get("contact_uid", "")

@@ -22,7 +22,7 @@ ERR_BUCKET_NAME = "bucket name: use 3-63 lowercase letters, digits, dots and hyp
 ERR_BUCKET_ARN = "bucket ARN: must be arn:aws:s3:::{bucket} (the ARN of the bucket named above)."
 ERR_KMS_ARN = "SSE-KMS key ARN: must look like arn:aws:kms:REGION:ACCOUNT:key/ID or …:alias/NAME."
 ERR_FINGERPRINT = "host key fingerprint: must be SHA256: followed by the base64 digest (ssh-keygen -lf)."
-ERR_SFTP_SECRET = "password: give a password or a private key for the SFTP user."
+ERR_SFTP_SECRET = "password: give a password or a private key for the SFTP user."  # noqa: S105 - a message, not a secret
 ERR_PORT = "port: must be between 1 and 65535."
 ERR_LOCK_DAYS = "object lock days: give a number of days (1 or more) when an object lock mode is chosen."
 

@@ -23,6 +23,7 @@ REASONS = {
     "no_such_bucket": "Bucket missing",
     "no_such_folder": "Folder missing",
     "no_such_key": "File missing",
+    "no_such_file": "File missing",
     "wrong_region": "Bucket is in another region",
     "kms_denied": "The KMS key refused access",
     "auth_failed": "Wrong SFTP credentials",

@@ -44,8 +44,8 @@ def archived_message_unavailable(*, message: ArchivedMessage) -> str | None:
     return _why_not(message)
 
 
-def archived_message_read(*, message: ArchivedMessage, user, action: str) -> bytes:
-    """The stored file's bytes, logged as `action` (archive.view or archive.download) for `user`."""
+def archived_message_bytes(*, message: ArchivedMessage) -> bytes:
+    """The stored file's bytes, without logging (callers log the access they serve)."""
     reason = _why_not(message)
     if reason:
         raise ArchiveReadError(reason)
@@ -58,6 +58,12 @@ def archived_message_read(*, message: ArchivedMessage, user, action: str) -> byt
             data = destination_read(target=target_for(cfg), key=message.key)
     except (DeliveryError, InternalCopy.DoesNotExist, ArchiveSettings.DoesNotExist) as exc:
         raise ArchiveReadError(ERR_READ_FAILED.format(reason=getattr(exc, "message", str(exc)))) from exc
+    return data
+
+
+def archived_message_read(*, message: ArchivedMessage, user, action: str) -> bytes:
+    """The stored file's bytes, logged as `action` (archive.view or archive.download) for `user`."""
+    data = archived_message_bytes(message=message)
     audit_log_write(user=user, action=action, tenant=message.tenant, obj=message,
                     detail={"message_id": message.message_id, "contact_uid": message.contact_uid,
                             "event_name": message.event_name, "key": message.key})
