@@ -25,9 +25,7 @@ from pydantic import (
 from mktops import fastwrite
 from mktops.dispatch import publish_events_ingested
 from mktops.models import (
-    Contact,
     Device,
-    Event,
     EventName,
     EventType,
     IngestCounter,
@@ -312,11 +310,11 @@ def _platform_of(ev: EventIn) -> str | None:
     return None
 
 
-def _upsert_contacts(tenant: Tenant, events: list[EventIn]) -> dict[str, Contact]:
+def _upsert_contacts(tenant: Tenant, events: list[EventIn]) -> dict[str, fastwrite.ContactRow]:
     """Create or update each contact once, applying the batch's events in order."""
     uids = list(dict.fromkeys(ev.uid for ev in events))
-    contacts = {c.uid: c for c in Contact.objects.filter(tenant=tenant, uid__in=uids)}
-    new = {uid: Contact(tenant=tenant, uid=uid) for uid in uids if uid not in contacts}
+    contacts = fastwrite.load_contacts(tenant.pk, uids)
+    new = {uid: fastwrite.ContactRow(pk=None, uid=uid) for uid in uids if uid not in contacts}
     contacts.update(new)
     changed = {}
     for ev in events:
@@ -336,7 +334,7 @@ def _upsert_contacts(tenant: Tenant, events: list[EventIn]) -> dict[str, Contact
     return contacts
 
 
-def _upsert_devices(contacts: dict[str, Contact], events: list[EventIn]) -> None:
+def _upsert_devices(contacts: dict[str, fastwrite.ContactRow], events: list[EventIn]) -> None:
     wanted = {}
     for ev in events:
         platform = _platform_of(ev) if ev.push_id else None
@@ -392,9 +390,7 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
                 outcome.duplicates += 1
             else:
                 fresh[ev.event_uuid] = ev
-        existing = set(
-            Event.objects.filter(tenant=tenant, event_uuid__in=list(fresh)).values_list("event_uuid", flat=True)
-        )
+        existing = fastwrite.existing_uuids(tenant.pk, list(fresh))
         outcome.duplicates += len(existing)
         events = [ev for uuid, ev in fresh.items() if uuid not in existing]
         if not events:
@@ -420,7 +416,8 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
     return outcome
 
 
-def _insert_events(tenant: Tenant, contacts: dict[str, Contact], events: list[EventIn], first_seq: int) -> None:
+def _insert_events(tenant: Tenant, contacts: dict[str, fastwrite.ContactRow], events: list[EventIn],
+                   first_seq: int) -> None:
     now = timezone.now()
     fastwrite.insert_events([
         (tenant.pk, contacts[ev.uid].pk, seq, ev.uid, ev.event_type, ev.event_code, ev.event_name,
