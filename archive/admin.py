@@ -303,7 +303,7 @@ def _state_words(row: ArchivedMessage) -> str:
 # --- the archive search: messages, View and Download ---------------------------------------------
 class ArchivedMessageAdmin(TenantScopedAdmin):
     read_only = True
-    list_display = ("event_time", "event_name", "contact_uid", "campaign_id", "state", "tenant", "links")
+    list_display = ("event_time", "event_name", "contact_uid", "campaign_id", "message_id", "state", "tenant", "links")
     list_filter = ("tenant", "channel", "outcome", "skip_reason")
     list_select_related = ("tenant",)
     search_fields = ("=contact_uid", "=campaign_id", "=message_id")
