@@ -1,0 +1,221 @@
+"""What operators do with a connection: save, pause, resume, delete, test, re-export; and its health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from exports.models import ExportConnection, ExportRun, Frequency, RunKind
+from exports.services.paths import connection_target, probe_key
+from exports.services.rules import connection_validate
+from exports.services.schedule import (
+    RUN_TASK,
+    connection_next_slot,
+    last_ingested_seq,
+    next_slot,
+    run_create,
+)
+from mktops import clock, pgp
+from mktops.jobs import ACTIVE, JobStatus, enqueue_on_commit
+from mktops.models import Event
+from mktops.services import audit_log_write
+from mktops.storage import s3
+
+ERR_RANGE_ORDER = "The first day must not be after the last day."
+ERR_RANGE_FUTURE = "The last day must not be after today (UTC)."
+ERR_RANGE_RETENTION = ("Events are kept for {days} days: the first day can be {earliest} at the earliest; "
+                       "older events are gone.")
+ERR_NOT_ENTITLED = "S3 export is not enabled for this tenant: a CSM must switch it on before files are sent."
+MSG_TEST_OK = "Test connection succeeded: uploaded {key} to bucket {bucket}."
+MSG_TEST_FAILED = "Test connection failed: {reason}"
+PROBE_TEXT = b"mktops S3 export connection test. This object can be deleted.\n"
+
+
+SETTINGS_FIELDS = ("name", "bucket", "folder_path", "region", "all_events", "event_names", "user_attributes",
+                   "frequency", "encryption", "pgp_public_key", "pgp_fingerprint", "pgp_algorithm", "pgp_expires_at",
+                   "kms_key_arn", "updated_at")
+
+
+@transaction.atomic
+def connection_save(*, connection: ExportConnection, by=None, frequency_changed: bool = False) -> ExportConnection:
+    """Validate and save. A new connection exports events ingested from now on; its first file
+    comes at the next 15-minute boundary. A frequency change moves only the next slot: runs go by
+    ingest sequence, so nothing is lost or exported twice."""
+    connection_validate(connection=connection)
+    now = clock.now()
+    created = connection.pk is None
+    if created:
+        connection.created_by = by if getattr(by, "is_authenticated", False) else None
+        connection.created_at = now
+        connection.exported_seq = last_ingested_seq(connection.tenant_id)
+        connection.next_run_at = next_slot(Frequency.EVERY_15_MINUTES, now)
+        connection.save()
+    else:
+        # only what the operator edits: the watermark and the schedule belong to the runs
+        fields = [*SETTINGS_FIELDS]
+        if frequency_changed:
+            connection.next_run_at = connection_next_slot(connection, now)
+            fields.append("next_run_at")
+        connection.save(update_fields=fields)
+    audit_log_write(user=by, action="s3_export.create" if created else "s3_export.change",
+                    tenant=connection.tenant, obj=connection,
+                    detail={"name": connection.name, "bucket": connection.bucket})
+    return connection
+
+
+def connection_pause(*, connection: ExportConnection, by=None) -> None:
+    ExportConnection.objects.filter(pk=connection.pk).update(paused=True)
+    connection.paused = True
+    audit_log_write(user=by, action="s3_export.pause", tenant=connection.tenant, obj=connection)
+
+
+def connection_resume(*, connection: ExportConnection, by=None) -> None:
+    """Resume: the events ingested while paused go in the next file (nothing is skipped)."""
+    now = clock.now()
+    next_run = min(connection.next_run_at or now, connection_next_slot(connection, now))
+    ExportConnection.objects.filter(pk=connection.pk).update(paused=False, next_run_at=next_run)
+    connection.paused, connection.next_run_at = False, next_run
+    audit_log_write(user=by, action="s3_export.resume", tenant=connection.tenant, obj=connection)
+
+
+def connection_delete(*, connection: ExportConnection, by=None) -> None:
+    audit_log_write(user=by, action="s3_export.delete", tenant=connection.tenant, obj=connection,
+                    detail={"name": connection.name, "bucket": connection.bucket})
+    connection.delete()
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    ok: bool
+    message: str
+    reason: str = ""
+    key: str = ""
+
+
+def _probe(connection: ExportConnection, key: str) -> None:
+    target = connection_target(connection)
+    located = s3.bucket_region(target)
+    if located and located != connection.region:
+        raise s3.S3Error(s3.S3Error.WRONG_REGION, f"The bucket {connection.bucket!r} is in {located}, "
+                                                  f"not in {connection.region}: choose {located}.")
+    body = pgp.encrypt_bytes(connection.pgp_public_key, PROBE_TEXT) if connection.encrypted else PROBE_TEXT
+    s3.put_object(target, key, body, content_type="text/plain", kms_key_id=connection.kms_key_arn)
+
+
+def connection_test(*, connection: ExportConnection, by=None) -> TestOutcome:
+    """Upload a small probe (encrypted when PGP is on) and say whether it worked, and if not, why."""
+    now = clock.now()
+    key = probe_key(connection, now)
+    try:
+        _probe(connection, key)
+        outcome = TestOutcome(True, MSG_TEST_OK.format(key=key, bucket=connection.bucket), key=key)
+    except s3.S3Error as exc:
+        outcome = TestOutcome(False, MSG_TEST_FAILED.format(reason=exc.message), reason=exc.reason)
+    except pgp.PgpError as exc:
+        outcome = TestOutcome(False, MSG_TEST_FAILED.format(reason=str(exc)), reason="pgp")
+    ExportConnection.objects.filter(pk=connection.pk).update(
+        last_test_at=now, last_test_ok=outcome.ok, last_test_message=outcome.message)
+    connection.last_test_at, connection.last_test_ok, connection.last_test_message = now, outcome.ok, outcome.message
+    audit_log_write(user=by, action="s3_export.test", tenant=connection.tenant, obj=connection,
+                    detail={"ok": outcome.ok, "reason": outcome.reason})
+    return outcome
+
+
+def _reexport_errors(connection: ExportConnection, first: date, last: date, today: date) -> dict:
+    earliest = today - timedelta(days=connection.tenant.event_retention_days)
+    errors = {}
+    if first > last:
+        errors["date_from"] = [ERR_RANGE_ORDER]
+    if last > today:
+        errors["date_to"] = [ERR_RANGE_FUTURE]
+    if first < earliest:
+        errors["date_from"] = [ERR_RANGE_RETENTION.format(days=connection.tenant.event_retention_days,
+                                                          earliest=f"{earliest:%Y-%m-%d}")]
+    return errors
+
+
+@transaction.atomic
+def connection_reexport(*, connection: ExportConnection, date_from: date, date_to: date, by=None) -> ExportRun:
+    """Export the still-retained events of [date_from, date_to] (event time, UTC, whole days) again,
+    into the backfill/ prefix. The watermark is not touched."""
+    now = clock.now()
+    if not connection.tenant.s3_export_enabled:
+        raise ValidationError(ERR_NOT_ENTITLED)
+    errors = _reexport_errors(connection, date_from, date_to, now.date())
+    if errors:
+        raise ValidationError(errors)
+    run = run_create(
+        connection=connection, kind=RunKind.BACKFILL, from_seq=1, to_seq=last_ingested_seq(connection.tenant_id),
+        window_start=datetime.combine(date_from, time.min, tzinfo=UTC),
+        window_end=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC),
+        now=now, by_event_time=True, requested_by=by if getattr(by, "is_authenticated", False) else None)
+    audit_log_write(user=by, action="s3_export.reexport", tenant=connection.tenant, obj=connection,
+                    detail={"from": f"{date_from}", "to": f"{date_to}", "run": run.pk})
+    enqueue_on_commit(RUN_TASK, run.pk)
+    return run
+
+
+def run_retry_now(*, run: ExportRun, by=None) -> bool:
+    """Make a waiting or failed run due at once (the operator fixed the bucket policy, say)."""
+    changed = ExportRun.objects.filter(pk=run.pk, status__in=(JobStatus.RETRYING, JobStatus.FAILED)).update(
+        status=JobStatus.RETRYING, next_attempt_at=clock.now(), finished_at=None)
+    if changed:
+        audit_log_write(user=by, action="s3_export.retry", tenant=run.tenant, obj=run)
+        enqueue_on_commit(RUN_TASK, run.pk)
+    return bool(changed)
+
+
+# --- health ------------------------------------------------------------------
+INTERVALS = {Frequency.EVERY_15_MINUTES: timedelta(minutes=15), Frequency.DAILY: timedelta(days=1),
+             Frequency.WEEKLY: timedelta(days=7)}
+
+
+@dataclass(frozen=True)
+class Health:
+    state: str  # ok, waiting, lagging, failing, paused, not_entitled
+    text: str
+    lag: timedelta | None
+
+
+def connection_lag(connection: ExportConnection, now: datetime) -> timedelta | None:
+    """The age of the oldest selected event not yet exported (None when everything is exported)."""
+    qs = Event.objects.filter(tenant_id=connection.tenant_id, seq__gt=connection.exported_seq)
+    if not connection.all_events:
+        qs = qs.filter(event_name__in=connection.event_names or [])
+    oldest = qs.order_by("seq").values_list("received_at", flat=True).first()
+    return max(now - oldest, timedelta(0)) if oldest else None
+
+
+def _describe_lag(lag: timedelta | None) -> str:
+    if lag is None:
+        return "every selected event has been exported"
+    minutes = int(lag.total_seconds() // 60)
+    if minutes < 120:
+        return f"the oldest event not yet exported is {minutes} min old"
+    return f"the oldest event not yet exported is {minutes // 60} h {minutes % 60} min old"
+
+
+def connection_health(*, connection: ExportConnection, now: datetime | None = None) -> Health:
+    now = now or clock.now()
+    lag = connection_lag(connection, now)
+    if not connection.tenant.s3_export_enabled:
+        return Health("not_entitled", ERR_NOT_ENTITLED, lag)
+    if connection.paused:
+        return Health("paused", f"Paused: nothing is sent until it is resumed; {_describe_lag(lag)}.", lag)
+    active = (ExportRun.objects.filter(connection=connection, kind=RunKind.SCHEDULED, status__in=ACTIVE)
+              .order_by("id").first())
+    if active and active.status == JobStatus.RETRYING:
+        return Health("failing", f"Failing: the current file failed {active.attempts} time(s), next attempt "
+                                 f"{active.next_attempt_at:%Y-%m-%d %H:%M} UTC. Last error: {active.last_error}",
+                      lag)
+    allowed = INTERVALS[connection.frequency] + timedelta(minutes=30)
+    if lag is not None and lag > allowed:
+        return Health("lagging", f"Behind schedule: {_describe_lag(lag)}.", lag)
+    if connection.last_success_at is None:
+        return Health("waiting", f"Waiting for the first file (next run {connection.next_run_at:%Y-%m-%d %H:%M} "
+                                 f"UTC); {_describe_lag(lag)}.", lag)
+    return Health("ok", f"Healthy: last file {connection.last_success_at:%Y-%m-%d %H:%M} UTC; "
+                        f"{_describe_lag(lag)}.", lag)

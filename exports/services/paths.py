@@ -1,0 +1,81 @@
+"""Where files go, and the policies a tenant pastes so that we may put them there."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+from exports.models import ExportConnection
+from mktops.storage.s3 import S3Target
+
+MANIFEST_SUFFIX = ".manifest.json"
+BACKFILL = "backfill"
+
+
+def connection_prefix(connection: ExportConnection, *, backfill: bool = False) -> str:
+    parts = [connection.folder_path] if connection.folder_path else []
+    if backfill:
+        parts.append(BACKFILL)
+    parts.append(connection.name)
+    return "/".join(parts) + "/"
+
+
+def object_key(*, connection: ExportConnection, export_timestamp: int, encrypted: bool,
+               backfill: bool = False) -> str:
+    """`<folder_path>/<connection_name>/export_day=<DD-MM-YYYY>/event_exports_<epoch>.json.gz[.gpg]`;
+    re-exports go under `<folder_path>/backfill/<connection_name>/…` in the same layout."""
+    day = datetime.fromtimestamp(export_timestamp, tz=UTC)
+    name = f"event_exports_{export_timestamp}.json.gz" + (".gpg" if encrypted else "")
+    return f"{connection_prefix(connection, backfill=backfill)}export_day={day:%d-%m-%Y}/{name}"
+
+
+def manifest_key(key: str) -> str:
+    return key + MANIFEST_SUFFIX
+
+
+def example_key(connection: ExportConnection, now: datetime) -> str:
+    return object_key(connection=connection, export_timestamp=int(now.timestamp()), encrypted=connection.encrypted)
+
+
+def probe_key(connection: ExportConnection, now: datetime) -> str:
+    suffix = ".txt.gpg" if connection.encrypted else ".txt"
+    return f"{connection_prefix(connection)}mktops_connection_test_{int(now.timestamp())}{suffix}"
+
+
+def connection_target(connection: ExportConnection) -> S3Target:
+    """The tenant's bucket, reached with the platform's credentials (granted by the bucket policy)."""
+    return S3Target.platform(bucket=connection.bucket, region=connection.region)
+
+
+def _objects_arn(connection: ExportConnection) -> str:
+    folder = f"{connection.folder_path}/" if connection.folder_path else ""
+    return f"arn:aws:s3:::{connection.bucket}/{folder}*"
+
+
+def connection_bucket_policy(connection: ExportConnection) -> dict:
+    principals = list(settings.MKTOPS_PLATFORM_PRINCIPALS)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "MktopsS3ExportPutObjects", "Effect": "Allow", "Principal": {"AWS": principals},
+             "Action": ["s3:PutObject", "s3:AbortMultipartUpload"], "Resource": _objects_arn(connection)},
+            {"Sid": "MktopsS3ExportBucketChecks", "Effect": "Allow", "Principal": {"AWS": principals},
+             "Action": ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+             "Resource": f"arn:aws:s3:::{connection.bucket}"},
+        ],
+    }
+
+
+def connection_kms_policy(connection: ExportConnection) -> dict | None:
+    """The statement the KMS key's policy needs so that our uploads can use it (None without a key)."""
+    if not connection.kms_key_arn:
+        return None
+    return {
+        "Sid": "AllowMktopsS3ExportUploads",
+        "Effect": "Allow",
+        "Principal": {"AWS": list(settings.MKTOPS_PLATFORM_PRINCIPALS)},
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{connection.region}.amazonaws.com"}},
+    }

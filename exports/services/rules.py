@@ -1,0 +1,167 @@
+"""The rules a connection's fields must follow; each error names the field and the rule."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from django.core.exceptions import ValidationError
+
+from exports.models import Encryption, ExportConnection, Frequency
+from exports.regions import REGION_CODES
+from mktops import clock, pgp
+from mktops.models import EventName, UserAttributeName
+
+ERR_NAME_RULE = ("Use 1-64 letters, digits, underscores, hyphens and dots, starting with a letter or digit "
+                 "(the name becomes part of the file path).")
+ERR_NAME_RESERVED = "“backfill” is reserved for re-exports; choose another name."
+ERR_NAME_TAKEN = "This tenant already has a connection with this name."
+ERR_BUCKET_LENGTH = "A bucket name is 3 to 63 characters long."
+ERR_BUCKET_CHARS = "A bucket name uses only lowercase letters, digits, dots (.) and hyphens (-)."
+ERR_BUCKET_EDGES = "A bucket name begins and ends with a lowercase letter or a digit."
+ERR_BUCKET_DOTS = "A bucket name has no two adjacent dots."
+ERR_BUCKET_IP = "A bucket name is not formatted as an IP address (such as 192.168.5.4)."
+ERR_BUCKET_PREFIX = "A bucket name does not start with “xn--”, “sthree-” or “amzn-s3-demo-”."
+ERR_BUCKET_SUFFIX = "A bucket name does not end with “-s3alias”, “--ol-s3”, “.mrap”, “--x-s3” or “--table-s3”."
+ERR_FOLDER_SLASHES = "Leave out the leading and trailing slash: my_folder/sub_folder."
+ERR_FOLDER_EMPTY_PART = "The folder path has an empty part (two slashes in a row)."
+ERR_FOLDER_CHARS = ("Use letters, digits and - _ . ! * ' ( ) in folder names, separated by single slashes; "
+                    "no “.” or “..” folders.")
+ERR_FOLDER_LENGTH = "The folder path is at most 512 characters."
+ERR_REGION = "Choose one of the AWS regions in the list."
+ERR_FREQUENCY = "Choose every 15 minutes, daily or weekly."
+ERR_EVENTS_NONE = "Choose at least one event, or export all events."
+ERR_EVENTS_UNKNOWN = "Not in this tenant's event catalogue: {names}."
+ERR_ATTRIBUTES_UNKNOWN = "Not among the user attributes seen for this tenant: {names}."
+ERR_KEY_REQUIRED = "PGP encryption is on: paste the tenant's armored PGP public key."
+ERR_KMS_ARN = ("A KMS key ARN looks like arn:aws:kms:<region>:<12-digit account>:key/<key id> "
+               "(or …:alias/<alias name>).")
+ERR_KMS_REGION = "The KMS key is in {key_region}; it must be in the bucket's region ({region})."
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+BUCKET_CHARS_RE = re.compile(r"^[a-z0-9.-]+$")
+FOLDER_PART_RE = re.compile(r"^[A-Za-z0-9!_.*'()-]+$")
+KMS_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})$")
+
+
+def bucket_name_errors(name: str) -> list[str]:
+    """S3's naming rules for general purpose buckets."""
+    errors = []
+    if not 3 <= len(name) <= 63:
+        errors.append(ERR_BUCKET_LENGTH)
+    if not BUCKET_CHARS_RE.match(name):
+        errors.append(ERR_BUCKET_CHARS)
+    if name and not (name[0].isalnum() and name[-1].isalnum()):
+        errors.append(ERR_BUCKET_EDGES)
+    if ".." in name:
+        errors.append(ERR_BUCKET_DOTS)
+    try:
+        ipaddress.IPv4Address(name)
+        errors.append(ERR_BUCKET_IP)
+    except ValueError:
+        pass
+    if name.startswith(("xn--", "sthree-", "amzn-s3-demo-")):
+        errors.append(ERR_BUCKET_PREFIX)
+    if name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")):
+        errors.append(ERR_BUCKET_SUFFIX)
+    return errors
+
+
+def folder_path_errors(path: str) -> list[str]:
+    if not path:
+        return []
+    if path.startswith("/") or path.endswith("/"):
+        return [ERR_FOLDER_SLASHES]
+    if len(path) > 512:
+        return [ERR_FOLDER_LENGTH]
+    parts = path.split("/")
+    if any(p == "" for p in parts):
+        return [ERR_FOLDER_EMPTY_PART]
+    if any(p in (".", "..") or not FOLDER_PART_RE.match(p) for p in parts):
+        return [ERR_FOLDER_CHARS]
+    return []
+
+
+def name_errors(connection: ExportConnection) -> list[str]:
+    name = connection.name or ""
+    if not NAME_RE.match(name):
+        return [ERR_NAME_RULE]
+    if name.lower() == "backfill":
+        return [ERR_NAME_RESERVED]
+    taken = ExportConnection.objects.filter(tenant_id=connection.tenant_id, name=name).exclude(pk=connection.pk)
+    return [ERR_NAME_TAKEN] if connection.tenant_id and taken.exists() else []
+
+
+def _unknown(chosen: list, known) -> list[str]:
+    known = set(known)
+    return sorted(n for n in chosen if n not in known)
+
+
+def event_errors(connection: ExportConnection) -> list[str]:
+    if connection.all_events:
+        return []
+    names = connection.event_names or []
+    if not names:
+        return [ERR_EVENTS_NONE]
+    unknown = _unknown(names, EventName.objects.filter(tenant_id=connection.tenant_id, name__in=names)
+                       .values_list("name", flat=True))
+    return [ERR_EVENTS_UNKNOWN.format(names=", ".join(unknown))] if unknown else []
+
+
+def attribute_errors(connection: ExportConnection) -> list[str]:
+    names = connection.user_attributes or []
+    unknown = _unknown(names, UserAttributeName.objects.filter(tenant_id=connection.tenant_id, name__in=names)
+                       .values_list("name", flat=True))
+    return [ERR_ATTRIBUTES_UNKNOWN.format(names=", ".join(unknown))] if unknown else []
+
+
+def kms_errors(connection: ExportConnection) -> list[str]:
+    arn = connection.kms_key_arn or ""
+    if not arn:
+        return []
+    match = KMS_ARN_RE.match(arn)
+    if not match:
+        return [ERR_KMS_ARN]
+    if match["region"] != connection.region:
+        return [ERR_KMS_REGION.format(key_region=match["region"], region=connection.region)]
+    return []
+
+
+def _key_errors(connection: ExportConnection) -> list[str]:
+    """Validate the PGP key and record its fingerprint, algorithm and expiry on the connection."""
+    if connection.encryption != Encryption.PGP:
+        connection.pgp_fingerprint, connection.pgp_algorithm, connection.pgp_expires_at = "", "", None
+        return []
+    if not (connection.pgp_public_key or "").strip():
+        return [ERR_KEY_REQUIRED]
+    try:
+        info = pgp.key_inspect(connection.pgp_public_key, now=clock.now())
+    except pgp.PgpError as exc:
+        return [str(exc)]
+    connection.pgp_public_key = connection.pgp_public_key.strip() + "\n"
+    connection.pgp_fingerprint, connection.pgp_algorithm = info.fingerprint, info.algorithm
+    connection.pgp_expires_at = info.expires_at
+    return []
+
+
+def connection_validate(*, connection: ExportConnection) -> None:
+    """Raise ValidationError({field: [sentences]}) for every rule the connection breaks."""
+    connection.name = (connection.name or "").strip()
+    connection.bucket = (connection.bucket or "").strip()
+    connection.folder_path = (connection.folder_path or "").strip()
+    connection.kms_key_arn = (connection.kms_key_arn or "").strip()
+    errors = {
+        "name": name_errors(connection),
+        "bucket": bucket_name_errors(connection.bucket),
+        "folder_path": folder_path_errors(connection.folder_path),
+        "region": [] if connection.region in REGION_CODES else [ERR_REGION],
+        "frequency": [] if connection.frequency in Frequency.values else [ERR_FREQUENCY],
+        "event_names": event_errors(connection),
+        "user_attributes": attribute_errors(connection),
+        "kms_key_arn": kms_errors(connection),
+        "pgp_public_key": _key_errors(connection),
+    }
+    errors = {field: messages for field, messages in errors.items() if messages}
+    if errors:
+        raise ValidationError(errors)
