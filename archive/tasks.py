@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
+from time import sleep
 
 from archive.models import ArchivedMessage
 from archive.services import intake, repair
@@ -30,7 +30,7 @@ def deliver(pks: list[int]) -> int:
         if not soon:
             break
         wait = max((r.next_attempt_at - clock.now()).total_seconds() for r in soon)
-        time.sleep(max(0.0, wait))
+        sleep(max(0.0, wait))
         pending = [r.pk for r in soon]
     return stored
 
