@@ -139,13 +139,21 @@ def _handshake(host: str, port: int, timeout: float, key_types: tuple[str, ...] 
     if key_types:
         transport.get_security_options().key_types = key_types
     try:
-        transport.start_client(timeout=timeout)
+        # the banner and key-exchange timeouts above fire first; this is only the outer bound
+        transport.start_client(timeout=2 * timeout)
     except paramiko.ssh_exception.IncompatiblePeer:
         transport.close()
         raise
     except (paramiko.SSHException, OSError, EOFError) as exc:
         transport.close()
         raise _unreachable(address, exc) from exc
+    try:
+        transport.get_remote_server_key()  # start_client returns at its timeout without raising
+    except paramiko.SSHException as exc:
+        transport.close()
+        raise SftpError(SftpError.UNREACHABLE, f"{address} accepted the connection but did not answer the SSH "
+                                               f"handshake within {timeout:g} s: it is not an SSH server, it is "
+                                               "overloaded, or a firewall or proxy is in the way.") from exc
     return transport
 
 

@@ -1,6 +1,7 @@
 """mktops.storage.sftp against a real OpenSSH sshd (the `sftp_server` fixture)."""
 
 import os
+import socket
 
 import pytest
 
@@ -107,6 +108,18 @@ def test_stopped_server_is_unreachable(sftp_server):
     assert err.reason == sftp.SftpError.UNREACHABLE
     sftp_server.start()
     sftp.probe(target)
+
+
+def test_silent_host_times_out(sftp_server, monkeypatch):
+    """Something accepts the TCP connection but never speaks SSH (a proxy, a filtering firewall)."""
+    monkeypatch.setattr(sftp, "CONNECT_TIMEOUT", 0.5)  # the real limit is 10 s
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        target = sftp_server.target(port=silent.getsockname()[1])
+        err = reason_of(sftp.probe, target)
+    assert err.reason == sftp.SftpError.UNREACHABLE
+    assert "did not answer" in err.message
 
 
 def test_missing_folder(sftp_server):
