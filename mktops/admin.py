@@ -2,15 +2,16 @@
 contacts (the contact profile) and events."""
 
 import json
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -18,6 +19,7 @@ from django_q import models as django_q_models
 
 from mktops import roles, services
 from mktops.admin_base import ReadOnlyInline, TenantScopedAdmin
+from mktops.ingest import normalise_mobile
 from mktops.models import (
     ApiKey,
     AuditLog,
@@ -118,12 +120,16 @@ class CsmOnlyMixin:
 
 
 def _csm_only(model):
-    """Re-register a third-party admin so that only CSMs see it."""
+    """Re-register a third-party admin so that only CSMs see it.
+
+    Models that their app did not register (django-q2's queue table with the
+    Redis broker) stay unregistered.
+    """
     existing = site._registry.get(model)
-    base = type(existing) if existing else admin.ModelAdmin
-    if existing:
-        site.unregister(model)
-    site.register(model, type(f"CsmOnly{base.__name__}", (CsmOnlyMixin, base), {}))
+    if existing is None:
+        return
+    site.unregister(model)
+    site.register(model, type(f"CsmOnly{type(existing).__name__}", (CsmOnlyMixin, type(existing)), {}))
 
 
 for _model in (get_user_model(), Group):
@@ -135,6 +141,8 @@ for _name in ("Schedule", "Success", "Failure", "OrmQ"):
 # --- API keys ---------------------------------------------------------------
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
+    # only operators see a key's hash, and nobody filters or searches on it
+    secret_fields = ("key_hash",)
     list_display = ("name", "tenant", "key_hint", "created_at", "last_used_at", "status")
     list_filter = ("tenant",)
     fields = ("tenant", "name", "key_hint", "created_by", "created_at", "last_used_at", "revoked_at")
@@ -203,6 +211,8 @@ class DeviceInline(ReadOnlyInline):
 
 
 TIMELINE_PAGE_SIZE = 25
+# deeper than this is not browsing; it also keeps the OFFSET inside a 64-bit integer
+TIMELINE_MAX_PAGE = 10_000
 
 
 @admin.register(Contact)
@@ -218,15 +228,24 @@ class ContactAdmin(TenantScopedAdmin):
     search_help_text = "Find a contact by exact uid, email address or mobile number."
     show_full_result_count = False
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        if request.method != "GET":
-            return super().change_view(request, object_id, form_url, extra_context)
-        contact = self.get_object(request, object_id)
-        if contact is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_view_permission(request, contact):
-            from django.core.exceptions import PermissionDenied
+    def get_search_results(self, request, queryset, search_term):
+        # exact, normalised matches on the indexed columns: the API stores emails
+        # lower-cased and mobile numbers without spaces, and a case-insensitive
+        # match could not use the (tenant, email) index
+        term = search_term.strip()
+        if not term:
+            return self.scope(request, queryset), False
+        condition = Q(uid=term) | Q(email=term.lower())
+        mobile = normalise_mobile(term)
+        if mobile:
+            condition |= Q(mobile_number=mobile)
+        return self.scope(request, queryset.filter(condition)), False
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            return super().change_view(request, object_id, form_url, extra_context)
+        contact = self._object_or_404(request, object_id)
+        if not self.has_view_permission(request, contact):
             raise PermissionDenied
         return TemplateResponse(request, "admin/mktops/contact/profile.html",
                                 self.profile_context(request, contact))
@@ -259,18 +278,21 @@ class Timeline:
         self.date_to = request.GET.get("to", "")
         self.errors = []
         try:
-            self.page_number = max(1, int(request.GET.get("page", "1")))
+            self.page_number = min(TIMELINE_MAX_PAGE, max(1, int(request.GET.get("page", "1"))))
         except ValueError:
             self.page_number = 1
 
     def _bound(self, raw, field, end):
         if not raw:
             return None
-        day = parse_date(raw)
+        try:
+            day = parse_date(raw)
+        except ValueError:  # well-formed but impossible, such as 2026-02-30
+            day = None
         if day is None:
             self.errors.append(f"{field}: {raw!r} is not a date (YYYY-MM-DD).")
             return None
-        return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
+        return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
 
     def queryset(self):
         qs = Event.objects.filter(contact=self.contact).select_related("message").order_by(
@@ -341,6 +363,15 @@ class EventAdmin(TenantScopedAdmin):
     list_select_related = ("contact", "tenant")
     search_fields = ("=uid", "=event_uuid", "=campaign_id")
     search_help_text = "Exact uid, event uuid or campaign id."
+
+    def get_search_results(self, request, queryset, search_term):
+        # exact matches that each use an index: the contact's uid (unique per
+        # tenant), the event uuid (unique per tenant), the campaign id
+        term = search_term.strip()
+        if not term:
+            return self.scope(request, queryset), False
+        condition = Q(contact__uid=term) | Q(event_uuid=term) | Q(campaign_id=term)
+        return self.scope(request, queryset.filter(condition)), False
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 50

@@ -10,6 +10,9 @@ Permissions follow roles, not Django's per-model permissions:
 """
 
 from django.contrib import admin
+from django.contrib.admin.options import TO_FIELD_VAR
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from mktops import roles
@@ -30,12 +33,9 @@ class TenantListFilter(admin.SimpleListFilter):
         return [(t.pk, t.name) for t in model_admin.visible_tenants(request)]
 
     def queryset(self, request, queryset):
+        # the value was checked against the user's tenants in lookup_allowed
         if self.value():
-            try:
-                tenant_id = int(self.value())
-            except ValueError:
-                return queryset.none()
-            return queryset.filter(**{self.tenant_path: tenant_id})
+            return queryset.filter(**{self.tenant_path: int(self.value())})
         return queryset
 
 
@@ -87,6 +87,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def _scoped_choices(self, request, db_field, queryset):
+        """Choices for a related field: only rows of tenants the user may write to."""
         related = db_field.remote_field.model
         queryset = queryset if queryset is not None else related._default_manager.all()
         if related is Tenant:
@@ -94,32 +95,91 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return queryset.filter(pk__in=self.operated_tenants(request))
         if roles.is_csm(request.user):
             return queryset
-        if any(f.name == "tenant" for f in related._meta.get_fields()):
-            return queryset.filter(tenant__in=roles.tenant_ids(request.user))
-        if any(f.name == "contact" for f in related._meta.get_fields()):
-            return queryset.filter(contact__tenant__in=roles.tenant_ids(request.user))
+        operated = roles.tenant_ids(request.user, (Role.OPERATOR,))
+        related_admin = self.admin_site._registry.get(related)
+        if isinstance(related_admin, TenantScopedAdmin):
+            return queryset.filter(**{f"{related_admin.tenant_path}__in": operated})
+        names = {f.name for f in related._meta.get_fields()}
+        if "tenant" in names:
+            return queryset.filter(tenant__in=operated)
+        if "contact" in names:
+            return queryset.filter(contact__tenant__in=operated)
         return queryset
 
     def get_list_filter(self, request):
         # swap a plain "tenant" filter for one that lists only the user's tenants
         return [TenantListFilter if f == "tenant" else f for f in super().get_list_filter(request)]
 
+    def get_search_fields(self, request):
+        # secret columns hold ciphertext: searching them finds nothing and would
+        # only tell an attacker the column exists
+        return [f for f in super().get_search_fields(request) if f.lstrip("=^@") not in self.secret_fields]
+
     def lookup_allowed(self, lookup, value, request=None):
         if any(lookup == s or lookup.startswith(f"{s}__") for s in self.secret_fields):
             return False
-        if lookup.startswith(f"{self.tenant_path}__") and lookup.split("__")[-1] not in (
-            "id", "exact", "slug", "in"
-        ):
-            return False
+        tenant_rule = self._tenant_lookup_allowed(lookup, value, request)
+        if tenant_rule is not None:
+            return tenant_rule
         return super().lookup_allowed(lookup, value, request)
+
+    def _tenant_lookup_allowed(self, lookup, value, request) -> bool | None:
+        """None when `lookup` does not go through the tenant; else whether to allow it.
+
+        Filtering on a tenant the user does not belong to is refused outright
+        (a 400 from the changelist), not answered with an empty page.
+        """
+        path = self.tenant_path
+        if lookup != TenantListFilter.parameter_name and lookup != path and not lookup.startswith(f"{path}__"):
+            return None
+        last = lookup.split("__")[-1]
+        if lookup not in (TenantListFilter.parameter_name, path) and last not in ("id", "pk", "exact", "slug", "in"):
+            return False
+        if request is None or roles.is_csm(request.user):
+            return True
+        values = str(value).split(",") if last == "in" else [str(value)]
+        visible = self.visible_tenants(request)
+        allowed = {str(pk) for pk in visible.values_list("pk", flat=True)}
+        if last == "slug":
+            allowed = set(visible.values_list("slug", flat=True))
+        return all(v in allowed for v in values)
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         return self.scope(request, queryset), may_have_duplicates
 
+    # --- object views: another tenant's object is a 404, whatever the method
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # another tenant's object must be indistinguishable from a missing one
         raise Http404(f"No {opts.verbose_name} with id {object_id!r}.")
+
+    def _object_or_404(self, request, object_id):
+        """The object, after two checks in an order that leaks nothing.
+
+        A user who may not use this page at all gets 403 whatever the id. Anyone
+        else gets 404 for an object outside their tenants, before any permission
+        check: Django checks permissions first, so a POST to another tenant's
+        read-only object would answer 403 and confirm that the object exists.
+        """
+        if not self.has_module_permission(request):
+            raise PermissionDenied
+        to_field = request.POST.get(TO_FIELD_VAR, request.GET.get(TO_FIELD_VAR))
+        obj = self.get_object(request, unquote(object_id), to_field)
+        if obj is None:
+            self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return obj
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
 
     def get_exclude(self, request, obj=None):
         excluded = list(super().get_exclude(request, obj) or [])
@@ -179,8 +239,18 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on their parent's page to whoever may view the parent.
+
+    Django would ask for the model's own view permission, which our roles do
+    not grant through Django permissions, and hide the inline from everyone but
+    superusers.
+    """
+
     extra = 0
     can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return True
 
     def has_add_permission(self, request, obj=None):
         return False

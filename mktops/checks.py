@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from mktops.env import dev_field_key
+
 
 @register()
 def check_q_cluster(app_configs, **kwargs):
@@ -40,6 +42,18 @@ def check_deploy(app_configs, **kwargs):
             "The database is SQLite: use PostgreSQL (DATABASE_URL) to run more than one machine.",
             id="mktops.W003",
         ))
-    if len(settings.MKTOPS_FIELD_KEYS) and settings.MKTOPS_FIELD_KEYS[0].startswith("django-insecure"):
-        errors.append(Error("MKTOPS_FIELD_KEYS holds a development key.", id="mktops.E003"))
+    if dev_field_key(settings.SECRET_KEY) in settings.MKTOPS_FIELD_KEYS:
+        errors.append(Error(
+            "MKTOPS_FIELD_KEYS holds the development key derived from SECRET_KEY: anyone who "
+            "learns SECRET_KEY can read every secret at rest.",
+            hint="Generate a key with Fernet.generate_key() and rotate with manage.py rotate_field_keys.",
+            id="mktops.E003",
+        ))
+    if not settings.MKTOPS_ARCHIVE_BUCKET:
+        errors.append(Warning(
+            "MKTOPS_ARCHIVE_BUCKET is not set: archived messages go to a local folder that only "
+            "this machine sees.",
+            hint="Set MKTOPS_ARCHIVE_BUCKET (and the AWS_* settings) to the platform's archive bucket.",
+            id="mktops.W004",
+        ))
     return errors

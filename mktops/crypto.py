@@ -70,3 +70,22 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         return encrypt_bytes(value.encode()).decode()
+
+
+def encrypted_columns():
+    """(model, field) for every EncryptedTextField of every installed model, feature apps included."""
+    from django.apps import apps
+
+    for model in apps.get_models():
+        for f in model._meta.concrete_fields:
+            if isinstance(f, EncryptedTextField):
+                yield model, f
+
+
+def is_current(token: str) -> bool:
+    """Whether `token` is already sealed with the newest key (nothing to rotate)."""
+    try:
+        Fernet(settings.MKTOPS_FIELD_KEYS[0].encode()).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True

@@ -4,10 +4,16 @@ A value that does not parse is an error at start-up that names the variable
 and the rule, never a silent default or a surprise later.
 """
 
+import base64
+import hashlib
 import os
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+
+# schemes whose URLs name a local path rather than a host
+_HOSTLESS = ("sqlite", "unix")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -69,5 +75,39 @@ def check_url(name: str, raw: str, schemes: tuple[str, ...]) -> None:
         raise ImproperlyConfigured(
             f"{name}={raw!r} must be a URL with scheme {' or '.join(schemes)}."
         )
-    if not parts.hostname and parts.scheme not in ("sqlite",):
+    if not parts.hostname and parts.scheme not in _HOSTLESS:
         raise ImproperlyConfigured(f"{name}={raw!r} has no host.")
+
+
+def env_url_list(name: str, schemes: tuple[str, ...] = ("http", "https")) -> list[str]:
+    """A comma-separated list of URLs, each checked like env_url."""
+    values = env_list(name)
+    for value in values:
+        check_url(name, value, schemes)
+    return values
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).upper() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} must be one of {', '.join(choices)}.")
+    return value
+
+
+def env_fernet_keys(name: str) -> list[str]:
+    """Comma-separated Fernet keys, newest first; each must be a usable key."""
+    keys = env_list(name)
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: key {position} is not a Fernet key (32 url-safe base64-encoded bytes); generate one "
+                "with python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
+            ) from None
+    return keys
+
+
+def dev_field_key(secret_key: str) -> str:
+    """The field key used while DEBUG is on and MKTOPS_FIELD_KEYS is unset: derived from SECRET_KEY."""
+    return base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest()).decode()

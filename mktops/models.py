@@ -3,7 +3,7 @@
 import hashlib
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -42,8 +42,9 @@ class Tenant(models.Model):
     webhook_zone2_purchase_end = models.DateField(null=True, blank=True)
     webhook_zone2_addon_end = models.DateField("webhook zone 2 add-on until", null=True, blank=True)
     channel_quota = models.PositiveIntegerField(default=100)
-    event_retention_days = models.PositiveIntegerField(default=30)
-    archive_file_retention_days = models.PositiveIntegerField(default=365)
+    # at least a day: 0 would let the retention job delete events as they arrive
+    event_retention_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
+    archive_file_retention_days = models.PositiveIntegerField(default=365, validators=[MinValueValidator(1)])
     pii_tokenised_sending = models.BooleanField("PII-tokenised sending", default=False)
 
     ENTITLEMENT_FIELDS = (

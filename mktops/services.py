@@ -102,7 +102,15 @@ def user_create(*, username: str, password: str, role: str, tenant: Tenant | Non
     User = get_user_model()
     user, _ = User.objects.get_or_create(username=username, defaults={"email": email})
     user.is_staff = True  # every role signs in to the admin
+    if email:
+        user.email = email
     user.set_password(password)
     user.save()
+    # a CSM works across all tenants, so the two kinds of role exclude each
+    # other: making someone a CSM ends their tenant roles and the reverse
+    if role == Role.CSM:
+        Membership.objects.filter(user=user, tenant__isnull=False).delete()
+    else:
+        Membership.objects.filter(user=user, tenant__isnull=True).delete()
     Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
     return user

@@ -3,14 +3,22 @@
 Every variable has a working local default; the README lists them all.
 """
 
-import base64
-import hashlib
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from mktops.env import env_bool, env_int, env_list, env_str, env_url
+from mktops.env import (
+    dev_field_key,
+    env_bool,
+    env_choice,
+    env_fernet_keys,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+    env_url_list,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,7 +34,7 @@ if not SECRET_KEY:
     SECRET_KEY = _DEV_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env_url_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "mktops.apps.MktopsAdminConfig",
@@ -152,22 +160,20 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "SAMEORIGIN"
+# no page of ours is framed; a view that must be (a sandboxed message preview)
+# opts in with django.views.decorators.clickjacking.xframe_options_sameorigin
+X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
 # --- field encryption -----------------------------------------------------
-def _dev_field_key() -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
-
-
-MKTOPS_FIELD_KEYS = env_list("MKTOPS_FIELD_KEYS")
+MKTOPS_FIELD_KEYS = env_fernet_keys("MKTOPS_FIELD_KEYS")
 if not MKTOPS_FIELD_KEYS:
     if not DEBUG:
         raise ImproperlyConfigured(
             "MKTOPS_FIELD_KEYS is not set: give one or more Fernet keys, newest first "
             "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
         )
-    MKTOPS_FIELD_KEYS = [_dev_field_key()]
+    MKTOPS_FIELD_KEYS = [dev_field_key(SECRET_KEY)]
 
 # --- S3 -------------------------------------------------------------------
 AWS_S3_ENDPOINT_URL = env_url("AWS_S3_ENDPOINT_URL")
@@ -197,6 +203,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"],
+             "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -4,8 +4,8 @@ import logging
 from datetime import timedelta
 
 from django.db.models import Min
-from django.utils import timezone
 
+from mktops import clock
 from mktops.models import Event, Tenant
 
 log = logging.getLogger(__name__)
@@ -15,7 +15,7 @@ PURGE_BATCH = 5000
 
 def purge_expired_events_for(tenant: Tenant, *, now=None, batch: int = PURGE_BATCH) -> int:
     """Delete one batch of the tenant's events older than its retention; returns how many."""
-    cutoff = (now or timezone.now()) - timedelta(days=tenant.event_retention_days)
+    cutoff = (now or clock.now()) - timedelta(days=tenant.event_retention_days)
     ids = list(
         Event.objects.filter(tenant=tenant, event_time__lt=cutoff).order_by("event_time")
         .values_list("id", flat=True)[:batch]
