@@ -1,1 +1,305 @@
-"""S3 exports admin pages."""
+"""S3 exports in the admin: operators configure, support reads, CSMs see all and the usage.
+
+Thin: forms parse, services decide (exports.services), templates render.
+"""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from exports.models import ExportConnection, ExportRun, ExportUsage
+from exports.regions import region_label
+from exports.services import connections, paths, rules
+from mktops import clock, roles
+from mktops.admin_base import TenantScopedAdmin
+from mktops.models import EventName, Role, UserAttributeName
+
+RECENT_RUNS = 20
+
+
+class ConnectionForm(forms.ModelForm):
+    event_names = forms.MultipleChoiceField(
+        label="Selected events", required=False, widget=FilteredSelectMultiple("events", False),
+        help_text="Used when “export all events” is off.")
+    user_attributes = forms.MultipleChoiceField(
+        label="User attributes", required=False, widget=FilteredSelectMultiple("user attributes", False),
+        help_text="Exported with each event, together with user_id.")
+
+    class Meta:
+        model = ExportConnection
+        fields = ("tenant", "name", "bucket", "folder_path", "region", "all_events", "event_names",
+                  "user_attributes", "frequency", "encryption", "pgp_public_key", "kms_key_arn")
+        widgets = {"pgp_public_key": forms.Textarea(attrs={"rows": 8, "cols": 70, "class": "vLargeTextField",
+                                                           "style": "font-family: monospace"})}
+
+    tenant_ids: list = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tenant_ids = [self.instance.tenant_id] if self.instance.tenant_id else self.tenant_ids
+        self.fields["event_names"].choices = self._choices(EventName, tenant_ids, "event_names")
+        self.fields["user_attributes"].choices = self._choices(UserAttributeName, tenant_ids, "user_attributes")
+
+    def _choices(self, model, tenant_ids, field):
+        names = set(model.objects.filter(tenant_id__in=tenant_ids).values_list("name", flat=True))
+        names |= set(getattr(self.instance, field) or [])
+        return [(n, n) for n in sorted(names)]
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.instance.tenant_id is None:
+            return
+        try:
+            rules.connection_validate(connection=self.instance)
+        except ValidationError as exc:
+            self._update_errors(exc)
+
+
+class ReexportForm(forms.Form):
+    date_from = forms.DateField(label="First day (UTC)", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="Last day (UTC)", widget=forms.DateInput(attrs={"type": "date"}))
+
+
+def _pretty(data) -> str:
+    return json.dumps(data, indent=2) if data else ""
+
+
+@admin.register(ExportConnection)
+class ExportConnectionAdmin(TenantScopedAdmin):
+    form = ConnectionForm
+    list_display = ("name", "tenant", "bucket", "region_name", "frequency", "encryption", "state", "last_success_at")
+    list_filter = ("tenant", "frequency", "encryption", "paused")
+    list_select_related = ("tenant",)
+    search_fields = ("name", "bucket")
+    readonly_fields = ("pgp_fingerprint", "pgp_algorithm", "pgp_expires_at", "paused", "exported_seq",
+                       "next_run_at", "last_success_at")
+    fieldsets = (
+        (None, {"fields": ("tenant", "name", "bucket", "folder_path", "region", "kms_key_arn")}),
+        ("What is exported, and when", {"fields": ("all_events", "event_names", "user_attributes", "frequency")}),
+        ("File encryption", {"fields": ("encryption", "pgp_public_key", "pgp_fingerprint", "pgp_algorithm",
+                                        "pgp_expires_at")}),
+    )
+    status_fieldset = ("Status", {"fields": ("paused", "exported_seq", "next_run_at", "last_success_at")})
+    change_form_template = "admin/exports/exportconnection/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        return self.fieldsets + ((self.status_fieldset,) if obj else ())
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (("tenant",) if obj else ())
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.tenant_ids = list(self.operated_tenants(request).values_list("pk", flat=True))
+        return form
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        tenants = list(self.operated_tenants(request)[:2])
+        if len(tenants) == 1:
+            initial.setdefault("tenant", tenants[0].pk)
+        return initial
+
+    @admin.display(description="bucket region")
+    def region_name(self, obj):
+        return region_label(obj.region)
+
+    @admin.display(description="health")
+    def state(self, obj):
+        return connections.connection_health(connection=obj).text.split(":")[0]
+
+    # --- saving and deleting go through the services ----------------------------
+    def save_model(self, request, obj, form, change):
+        connections.connection_save(connection=obj, by=request.user,
+                                    frequency_changed=change and "frequency" in form.changed_data)
+
+    def delete_model(self, request, obj):
+        connections.connection_delete(connection=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            connections.connection_delete(connection=obj, by=request.user)
+
+    # --- pages --------------------------------------------------------------
+    def _warn_unentitled(self, request, tenants) -> None:
+        for tenant in tenants:
+            if not tenant.s3_export_enabled:
+                messages.warning(request, f"S3 export is not enabled for {tenant.name}: connections can be set "
+                                          "up and tested, but no file is sent until a CSM switches it on.")
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET" and not roles.is_csm(request.user):
+            self._warn_unentitled(request, self.visible_tenants(request))
+        return super().changelist_view(request, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if request.method == "GET":
+            self._warn_unentitled(request, self.operated_tenants(request) if not roles.is_csm(request.user) else [])
+        return super().add_view(request, form_url, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id)) if request.method == "GET" else None
+        extra = dict(extra_context or {})
+        if obj is not None:
+            self._warn_unentitled(request, [obj.tenant])
+            extra.update(self.status_context(request, obj))
+        return super().change_view(request, object_id, form_url, extra)
+
+    def status_context(self, request, obj) -> dict:
+        now = clock.now()
+        runs = list(obj.runs.order_by("-id")[:RECENT_RUNS])
+        return {
+            "health": connections.connection_health(connection=obj, now=now),
+            "example_key": paths.example_key(obj, now),
+            "bucket_policy": _pretty(paths.connection_bucket_policy(obj)),
+            "kms_policy": _pretty(paths.connection_kms_policy(obj)),
+            "recent_runs": runs,
+            "runs_url": reverse("admin:exports_exportrun_changelist") + f"?connection__id__exact={obj.pk}",
+            "may_operate": self.has_change_permission(request, obj),
+            "connection": obj,
+        }
+
+    # --- actions on one connection ----------------------------------------------
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/test/", view(self.test_view), name=f"{name}_test"),
+            path("<path:object_id>/pause/", view(self.pause_view), name=f"{name}_pause"),
+            path("<path:object_id>/resume/", view(self.resume_view), name=f"{name}_resume"),
+            path("<path:object_id>/reexport/", view(self.reexport_view), name=f"{name}_reexport"),
+            *super().get_urls(),
+        ]
+
+    def _operable(self, request, object_id) -> ExportConnection:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("No S3 export connection with this id.")
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    def _back(self, obj):
+        return HttpResponseRedirect(reverse("admin:exports_exportconnection_change", args=[obj.pk]))
+
+    def test_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self._operable(request, object_id)
+        outcome = connections.connection_test(connection=obj, by=request.user)
+        self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR)
+        return self._back(obj)
+
+    def pause_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self._operable(request, object_id)
+        connections.connection_pause(connection=obj, by=request.user)
+        self.log_change(request, obj, "Paused")
+        self.message_user(request, "Paused: no file is sent until the connection is resumed.")
+        return self._back(obj)
+
+    def resume_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self._operable(request, object_id)
+        connections.connection_resume(connection=obj, by=request.user)
+        self.log_change(request, obj, "Resumed")
+        self.message_user(request, "Resumed: the events ingested meanwhile go in the next file.")
+        return self._back(obj)
+
+    def reexport_view(self, request, object_id):
+        obj = self._operable(request, object_id)
+        form = ReexportForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                run = connections.connection_reexport(connection=obj, date_from=form.cleaned_data["date_from"],
+                                                      date_to=form.cleaned_data["date_to"], by=request.user)
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                self.message_user(request, f"Re-export queued: it will be written to {run.object_key}.")
+                return self._back(obj)
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "original": obj, "form": form,
+                   "title": f"Re-export events of {obj.name}", "has_view_permission": True}
+        return TemplateResponse(request, "admin/exports/exportconnection/reexport.html", context)
+
+
+def _add_errors(form: forms.Form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@admin.register(ExportRun)
+class ExportRunAdmin(TenantScopedAdmin):
+    read_only = True
+    list_display = ("id", "connection", "kind", "status", "window", "attempts", "next_attempt_at", "event_count",
+                    "size_before", "size_after", "object_key", "duration", "last_error")
+    list_filter = ("status", "kind", "tenant")
+    list_select_related = ("connection", "tenant")
+    show_full_result_count = False
+    actions = ["retry_now"]
+    fields = ("connection", "tenant", "kind", "status", "window", "from_seq", "to_seq", "attempts",
+              "next_attempt_at", "first_attempt_at", "last_attempt_at", "finished_at", "event_count",
+              "bytes_uncompressed", "bytes_compressed", "object_size", "object_key", "sha256", "duration",
+              "last_error", "requested_by")
+    readonly_fields = fields
+
+    @admin.display(description="window")
+    def window(self, obj):
+        by = "event time" if obj.by_event_time else f"seq {obj.from_seq}–{obj.to_seq}"
+        return f"{obj.window_start:%Y-%m-%d %H:%M} → {obj.window_end:%Y-%m-%d %H:%M} UTC ({by})"
+
+    @admin.display(description="before compression")
+    def size_before(self, obj):
+        return filesizeformat(obj.bytes_uncompressed) if obj.bytes_uncompressed is not None else ""
+
+    @admin.display(description="after compression")
+    def size_after(self, obj):
+        return filesizeformat(obj.bytes_compressed) if obj.bytes_compressed is not None else ""
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        return f"{obj.duration_seconds:.1f} s" if obj.duration_seconds is not None else ""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not roles.operates_any(request.user):
+            actions.pop("retry_now", None)
+        return actions
+
+    @admin.action(description="Retry the selected runs now")
+    def retry_now(self, request, queryset):
+        count = sum(connections.run_retry_now(run=run, by=request.user)
+                    for run in queryset.select_related("tenant")
+                    if roles.is_operator_of(request.user, run.tenant_id))
+        self.message_user(request, f"{count} run(s) will be retried now.")
+
+
+@admin.register(ExportUsage)
+class ExportUsageAdmin(TenantScopedAdmin):
+    read_only = True
+    view_roles = (Role.CSM,)
+    list_display = ("month_name", "tenant", "events", "size", "files")
+    list_filter = ("tenant",)
+    list_select_related = ("tenant",)
+
+    @admin.display(description="month", ordering="month")
+    def month_name(self, obj):
+        return f"{obj.month:%Y-%m}"
+
+    @admin.display(description="bytes exported", ordering="bytes")
+    def size(self, obj):
+        return format_html("{} <small>({} bytes)</small>", filesizeformat(obj.bytes), obj.bytes)
