@@ -277,6 +277,9 @@ class Timeline:
         self.date_from = request.GET.get("from", "")
         self.date_to = request.GET.get("to", "")
         self.errors = []
+        # parsed up front: the page shows the errors above the rows
+        self.start = self._bound(self.date_from, "from", end=False)
+        self.end = self._bound(self.date_to, "to", end=True)
         try:
             self.page_number = min(TIMELINE_MAX_PAGE, max(1, int(request.GET.get("page", "1"))))
         except ValueError:
@@ -300,12 +303,10 @@ class Timeline:
         )
         if self.event_name:
             qs = qs.filter(event_name=self.event_name)
-        start = self._bound(self.date_from, "from", end=False)
-        end = self._bound(self.date_to, "to", end=True)
-        if start:
-            qs = qs.filter(event_time__gte=start)
-        if end:
-            qs = qs.filter(event_time__lte=end)
+        if self.start:
+            qs = qs.filter(event_time__gte=self.start)
+        if self.end:
+            qs = qs.filter(event_time__lte=self.end)
         return qs
 
     @cached_property

@@ -35,6 +35,12 @@ def register_event_actions(provider) -> None:
         _providers.append(provider)
 
 
+def unregister_event_actions(provider) -> None:
+    """Remove a provider (tests; a feature switched off at run time)."""
+    if provider in _providers:
+        _providers.remove(provider)
+
+
 def event_actions(request, events) -> dict[int, list[EventAction]]:
     actions: dict[int, list[EventAction]] = defaultdict(list)
     for provider in _providers:
@@ -55,6 +61,11 @@ def register_profile_panel(panel) -> None:
     (the quarantine adds the state of each address this way)."""
     if panel not in _panels:
         _panels.append(panel)
+
+
+def unregister_profile_panel(panel) -> None:
+    if panel in _panels:
+        _panels.remove(panel)
 
 
 def profile_panels(request, contact) -> list:
