@@ -1,6 +1,8 @@
 import getpass
 import os
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from mktops import services
@@ -32,8 +34,10 @@ class Command(BaseCommand):
             password = getpass.getpass("Password: ")
             if password != getpass.getpass("Password (again): "):
                 raise CommandError("The passwords differ.")
-        if len(password) < 8:
-            raise CommandError("The password must have at least 8 characters.")
+        try:
+            validate_password(password)  # the rules the console's own password forms apply
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         try:
             user = services.user_create(username=username, password=password, role=role,
                                         tenant=tenant_obj, email=email)
