@@ -193,6 +193,32 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return fields
         return [f for f in fields if f not in self.secret_fields]
 
+    def get_fieldsets(self, request, obj=None):
+        # declared fieldsets bypass get_fields, and a view-only user sees every
+        # field read-only, which would print the decrypted secret
+        fieldsets = super().get_fieldsets(request, obj)
+        if self._may_see_secrets(request, obj):
+            return fieldsets
+        return [(name, {**options, "fields": self._without_secrets(options["fields"])})
+                for name, options in fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if self._may_see_secrets(request, obj):
+            return fields
+        return [f for f in fields if f not in self.secret_fields]
+
+    def _without_secrets(self, fields):
+        kept = []
+        for item in fields:
+            if isinstance(item, list | tuple):  # several fields on one line
+                row = tuple(f for f in item if f not in self.secret_fields)
+                if row:
+                    kept.append(row)
+            elif item not in self.secret_fields:
+                kept.append(item)
+        return kept
+
     def get_list_display(self, request):
         return [f for f in super().get_list_display(request) if f not in self.secret_fields]
 

@@ -323,3 +323,26 @@ def test_csm_can_add_a_tenant_in_the_admin(as_csm):
     })
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert Tenant.objects.filter(slug="tenant-c").exists()
+
+
+def test_user_autocomplete_is_csm_only(as_operator_a, as_csm, operator_b):
+    params = {"app_label": "mktops", "model_name": "membership", "field_name": "user", "term": "bob"}
+    assert as_operator_a.get(reverse("admin:autocomplete"), params).status_code == 403
+    found = as_csm.get(reverse("admin:autocomplete"), params).json()["results"]
+    assert [r["text"] for r in found] == [operator_b.username]
+
+
+@pytest.mark.parametrize("role, with_tenant", [("csm", True), ("operator", False)])
+def test_a_membership_that_breaks_the_role_rule_is_a_form_error(as_csm, operator_b, tenant_a, role, with_tenant):
+    data = {"user": operator_b.pk, "role": role, "tenant": tenant_a.pk if with_tenant else ""}
+    response = as_csm.post(url("membership", "add"), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    assert not operator_b.memberships.filter(role=role).exclude(tenant__slug="tenant-b").exists()
+
+
+def test_csm_grants_a_role_in_the_admin(as_csm, operator_b, tenant_a):
+    response = as_csm.post(url("membership", "add"), {"user": operator_b.pk, "role": "support",
+                                                      "tenant": tenant_a.pk})
+    assert response.status_code == 302
+    assert operator_b.memberships.filter(tenant=tenant_a, role="support").exists()
