@@ -481,3 +481,15 @@ def test_browsable_docs_are_served(client, db):
     response = client.get("/api/v1/docs")
     assert response.status_code == 200
     assert b"openapi.json" in response.content
+
+
+def test_a_full_batch_at_the_limit_is_stored(api, settings, tenant_a):
+    count = settings.MKTOPS_API_MAX_EVENTS
+    events = [make_event(i, uid=f"u-{i}", user_attributes={f"attr_{i % 50}": i}, push_id=f"tok-{i}",
+                         device_attributes={"platform": "web"}) for i in range(count)]
+    body = ok(api("/events", {"events": events}))
+    assert body["accepted"] == count
+    assert Contact.objects.filter(tenant=tenant_a).count() == count
+    assert Device.objects.filter(contact__tenant=tenant_a).count() == count
+    again = ok(api("/events", {"events": events}))
+    assert (again["accepted"], again["duplicates"]) == (0, count)
