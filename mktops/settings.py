@@ -153,6 +153,8 @@ WHITENOISE_USE_FINDERS = DEBUG or not env_bool("MKTOPS_STATIC_MANIFEST", not DEB
 
 # --- security (production defaults; DEBUG relaxes them for local use) -----
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# load balancers probe over plain HTTP; a redirect would read as "down"
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)

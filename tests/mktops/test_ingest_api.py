@@ -474,7 +474,9 @@ def test_openapi_schema_describes_the_events_endpoint(client, db):
     body = post["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["events"]["items"] == {"$ref": "#/components/schemas/EventIn"}
     assert {"200", "400", "401", "413"} <= set(post["responses"])
-    assert any("BearerAuth" in s or s for s in post.get("security", [{}]))
+    assert post["security"] == [{"ApiKeyAuth": []}]
+    assert schema["components"]["securitySchemes"]["ApiKeyAuth"] == {"type": "http", "scheme": "bearer"}
+    assert "5000 events" in schema["info"]["description"]  # the documented limits
 
 
 def test_browsable_docs_are_served(client, db):
