@@ -1,0 +1,48 @@
+"""In a real browser: an operator creates a connection with a PGP key, presses Test connection and sees it
+succeed, then sees the first run on the connection page."""
+
+from datetime import timedelta
+
+import pytest
+
+from exports.models import ExportConnection, ExportRun
+from mktops import clock as mk_clock
+from mktops.jobs import JobStatus
+from tests.conftest import make_event
+from tests.exports.conftest import run_due
+
+pytestmark = pytest.mark.browser
+
+
+def test_operator_sets_up_an_encrypted_export_and_sees_the_first_run(
+        transactional_db, page_for, entitled, operator_a, bucket, gpg_home, api, clock, s3):
+    page = page_for(operator_a)
+    page.goto("/admin/exports/exportconnection/add/")
+    page.fill("#id_name", "warehouse")
+    page.fill("#id_bucket", bucket)
+    page.fill("#id_folder_path", "mktops/events")
+    page.select_option("#id_region", label="US East (N. Virginia) (us-east-1)")
+    page.select_option("#id_encryption", "pgp")
+    page.fill("#id_pgp_public_key", gpg_home.public_key)
+    page.click("input[name=_continue]")
+    page.wait_for_selector("#test-connection")
+    connection = ExportConnection.objects.get(tenant=entitled, name="warehouse")
+    assert gpg_home.fingerprint in page.content()
+    assert "mktops/events/warehouse/export_day=" in page.locator("#export-path").inner_text()
+
+    page.click("#test-connection")
+    page.wait_for_selector(".messagelist")
+    assert "Test connection succeeded" in page.locator(".messagelist").inner_text()
+    assert "succeeded" in page.locator("#export-last-test").inner_text()
+
+    api("/events", {"events": [make_event(i) for i in range(5)]})
+    mk_clock.advance(connection.next_run_at - mk_clock.now() + timedelta(seconds=1))
+    (run,) = run_due(advance=None)
+    assert run.status == JobStatus.DONE
+
+    page.reload()
+    rows = page.locator("#export-runs .export-run")
+    assert rows.count() == 1
+    row = rows.first.inner_text()
+    assert "Done" in row and ExportRun.objects.get().object_key in row and "5" in row
+    assert "Healthy" in page.locator("#export-health").inner_text()
