@@ -495,3 +495,14 @@ def test_a_full_batch_at_the_limit_is_stored(api, settings, tenant_a):
     assert Device.objects.filter(contact__tenant=tenant_a).count() == count
     again = ok(api("/events", {"events": events}))
     assert (again["accepted"], again["duplicates"]) == (0, count)
+
+
+def test_an_updated_contact_is_found_by_its_update_time(api, tenant_a):
+    ok(api("/events", {"events": [make_event(1, uid="c", user_attributes={"a": 1})]}))
+    before = Contact.objects.get(uid="c").updated_at
+    ok(api("/events", {"events": [make_event(2, uid="c", user_attributes={"a": 2})]}))
+    contact = Contact.objects.get(uid="c")
+    assert contact.updated_at >= before
+    # compared in the database, where SQLite compares the stored text
+    assert Contact.objects.filter(pk=contact.pk, updated_at=contact.updated_at).exists()
+    assert Contact.objects.filter(pk=contact.pk, updated_at__gte=before).exists()
