@@ -37,6 +37,17 @@ from mktops.timeline import event_actions, profile_panels
 site = admin.site
 
 
+class CappedCountPaginator(Paginator):
+    """Counts at most CAP rows, so a page of a table with millions of rows
+    (events, contacts, the audit log) costs no full COUNT(*)."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self):
+        return self.object_list.order_by()[: self.CAP].count()
+
+
 # --- tenants and entitlements ---------------------------------------------
 class EntitlementChangeInline(ReadOnlyInline):
     model = EntitlementChange
@@ -196,6 +207,7 @@ class AuditLogAdmin(TenantScopedAdmin):
     list_filter = ("action", "tenant")
     list_select_related = ("user", "tenant")
     show_full_result_count = False
+    paginator = CappedCountPaginator
 
     def scope(self, request, queryset):
         if roles.is_csm(request.user):
@@ -227,6 +239,7 @@ class ContactAdmin(TenantScopedAdmin):
     search_fields = ("=uid", "=email", "=mobile_number")
     search_help_text = "Find a contact by exact uid, email address or mobile number."
     show_full_result_count = False
+    paginator = CappedCountPaginator
 
     def get_search_results(self, request, queryset, search_term):
         # exact, normalised matches on the indexed columns: the API stores emails
@@ -346,16 +359,6 @@ class Timeline:
 
 
 # --- events -------------------------------------------------------------
-class CappedCountPaginator(Paginator):
-    """Counts at most CAP rows, so a page of millions of events costs no full COUNT(*)."""
-
-    CAP = 10_000
-
-    @cached_property
-    def count(self):
-        return self.object_list.order_by()[: self.CAP].count()
-
-
 @admin.register(Event)
 class EventAdmin(TenantScopedAdmin):
     read_only = True
@@ -376,7 +379,10 @@ class EventAdmin(TenantScopedAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 50
+    # newest received first, on the (tenant, -id) index; sorting by another
+    # column would sort millions of rows for one page
     ordering = ("-id",)
+    sortable_by = ()
     readonly_fields = ("tenant", "contact", "seq", "uid", "event_type", "event_code", "event_name",
                        "event_uuid", "event_time", "event_source", "campaign_id", "email_id",
                        "mobile_number", "push_id", "received_at", "pretty_attributes")

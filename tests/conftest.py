@@ -18,6 +18,18 @@ pytest_plugins = [
 PASSWORD = "persona-password-123"
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory):
+    """SQLite's test database in a file, not in memory: in memory, threads (the live
+    server, concurrent ingest tests) share one cache and fail with "table is locked"
+    instead of waiting on the busy timeout the way the real file database does."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
 @pytest.fixture
 def tenant_a(db):
     return services.tenant_create(slug="tenant-a", name="Tenant A", db_name="tenant_a")

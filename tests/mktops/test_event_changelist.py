@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -96,3 +97,19 @@ def test_the_indexes_the_pages_use_exist():
     names = {index.name for index in Event._meta.indexes}
     assert {"event_contact_time", "event_contact_name_time", "event_tenant_time", "event_tenant_campaign",
             "event_tenant_id"} <= names
+
+
+@pytest.mark.parametrize("model", ["event", "contact", "auditlog"])
+def test_large_tables_are_never_counted_in_full(as_csm, tenant_a, model):
+    _ingest(tenant_a, 60)
+    with CaptureQueriesContext(connection) as queries:
+        response = as_csm.get(reverse(f"admin:mktops_{model}_changelist"))
+    assert response.status_code == 200
+    counts = [q["sql"] for q in queries.captured_queries if re.search(r"COUNT\(", q["sql"], re.I)]
+    assert all("LIMIT" in sql.upper() for sql in counts), counts
+
+
+def test_event_columns_are_not_sortable(as_operator_a, tenant_a):
+    _ingest(tenant_a, 3)
+    page = as_operator_a.get(CHANGELIST).content.decode()
+    assert 'class="sortable' not in page

@@ -31,3 +31,9 @@ def test_pages_refuse_to_be_framed(as_support_a):
 def test_the_login_page_is_branded(client, db):
     page = client.get(reverse("admin:login")).content.decode()
     assert '<div id="site-name"><a href="/admin/">mktops</a></div>' in page
+
+
+def test_whitenoise_serves_the_admin_assets(client):
+    response = client.get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content if response.streaming else [response.content])

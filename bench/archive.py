@@ -1,0 +1,218 @@
+"""Message archive benchmark: messages archived to an S3 server against the floor, and the
+cost of the archive on ingestion.
+
+    .venv/bin/python bench/archive.py [--messages M] [--events N] [--batch 200]
+
+Starts its own moto S3 server (`moto_server`, a separate process) on loopback. Uses the
+configured DATABASE_URL (a separate `<name>_archbench` database on PostgreSQL, a temporary file on SQLite).
+
+1. M Email Sent events are ingested; the archive task (`archive.tasks.deliver`, what the
+   sweeper and the ingest receiver enqueue, in batches) writes them to the platform bucket.
+   Floor: a plain boto3 `put_object` loop of the same bytes to the same server.
+   Target: at least 0.8 of the floor.
+2. N events (half of them sent emails with content) through the ingestion API, with the
+   archive's ingest receiver connected (archive on) and disconnected (off).
+   Target: on / off at least 0.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(port: int) -> None:
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("moto_server did not start")
+
+
+def prepare_database(url: str) -> str:
+    if url.startswith("sqlite"):
+        return f"sqlite:///{tempfile.mkdtemp(prefix='mkarch')}/bench.sqlite3"
+    import psycopg
+
+    parts = urlsplit(url)
+    name = (parts.path.lstrip("/") or "postgres") + "_archbench"
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return parts._replace(path=f"/{name}").geturl()
+
+
+def configure(database_url: str, endpoint: str, bucket: str) -> None:
+    os.environ.update(
+        DATABASE_URL=database_url, DEBUG="0", SECRET_KEY="bench-" + "k" * 50,
+        MKTOPS_FIELD_KEYS="q1R0bVwE7dAm6m0c9oWJ8sJq1m2nJ4y6fQyb0c9S3JI=", ALLOWED_HOSTS="testserver",
+        SECURE_SSL_REDIRECT="0", MKTOPS_STATIC_MANIFEST="0", LOG_LEVEL="ERROR",
+        AWS_S3_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+        AWS_S3_REGION_NAME="us-east-1", MKTOPS_ARCHIVE_BUCKET=bucket, DJANGO_SETTINGS_MODULE="mktops.settings",
+    )
+    os.environ.pop("REDIS_URL", None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def email_event(i: int, prefix: str) -> dict:
+    return {
+        "uid": f"{prefix}-user-{i % 2000}", "event_name": "Email Sent", "event_code": "MOE_EMAIL_SENT",
+        "event_uuid": f"{prefix}-{i}", "event_time": 1_790_000_000 + i, "event_type": "CAMPAIGN_EVENT",
+        "event_attributes": {"campaign_id": f"cmp-{i % 20}"}, "email_id": f"user{i % 2000}@example.com",
+        "message": {"from": "Acme <news@acme.example>", "to": f"user{i % 2000}@example.com",
+                    "subject": f"Spring sale {i}", "text": "Hello!\n" + "Plain text line.\n" * 40,
+                    "html": "<html><body>" + "<p>HTML paragraph with <a href='https://acme.example'>a link</a>"
+                            "</p>" * 40 + "</body></html>"},
+    }
+
+
+def other_event(i: int, prefix: str) -> dict:
+    return {"uid": f"{prefix}-user-{i % 2000}", "event_name": "Product Viewed", "event_code": "PRODUCT_VIEWED",
+            "event_uuid": f"{prefix}-{i}", "event_time": 1_790_000_000 + i,
+            "event_attributes": {"campaign_id": f"cmp-{i % 20}", "sku": f"sku-{i % 300}"}}
+
+
+class Api:
+    def __init__(self, tenant):
+        from django.test import Client
+
+        from mktops import services
+
+        _, self.key = services.api_key_create(tenant=tenant, name="bench")
+        self.client = Client()
+
+    def post(self, events: list[dict]) -> None:
+        import orjson
+
+        response = self.client.post("/api/v1/events", data=orjson.dumps({"events": events}),
+                                    content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {self.key}")
+        if response.status_code != 200 or response.json().get("rejected"):
+            raise SystemExit(f"ingest failed: {response.status_code} {response.content[:300]!r}")
+
+
+def tenant(slug: str, archive: bool):
+    from mktops import services
+
+    t = services.tenant_create(slug=slug, name=slug)
+    t.archive_enabled = archive
+    t.save()
+    return t
+
+
+def bench_archive(messages: int, batch: int, endpoint: str, bucket: str) -> tuple[float, float]:
+    import boto3
+    from botocore.config import Config
+
+    from archive import tasks
+    from archive.models import ArchivedMessage
+
+    t = tenant("archbench", archive=True)
+    api = Api(t)
+    events = [email_event(i, "arch") for i in range(messages)]
+    for start in range(0, messages, 1000):
+        api.post(events[start:start + 1000])
+    pks = list(ArchivedMessage.objects.filter(tenant=t, status="pending").order_by("pk")
+               .values_list("pk", flat=True))
+    assert len(pks) == messages, f"{len(pks)} rows queued, expected {messages}"
+    started = time.perf_counter()
+    for start in range(0, len(pks), batch):
+        tasks.deliver(pks[start:start + batch])
+    archive_seconds = time.perf_counter() - started
+    stored = ArchivedMessage.objects.filter(tenant=t, outcome="stored").count()
+    assert stored == messages, f"only {stored} of {messages} stored"
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                      aws_secret_access_key="bench",  # noqa: S106 - moto
+                      config=Config(request_checksum_calculation="when_required",
+                                    response_checksum_validation="when_required"))
+    keys = list(ArchivedMessage.objects.filter(tenant=t).values_list("key", flat=True))
+    bodies = [s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys]
+    started = time.perf_counter()
+    for i, body in enumerate(bodies):
+        s3.put_object(Bucket=bucket, Key=f"floor/{i}.eml", Body=body, ContentType="message/rfc822",
+                      ServerSideEncryption="AES256")
+    floor_seconds = time.perf_counter() - started
+    return messages / archive_seconds, messages / floor_seconds
+
+
+def bench_ingest(events: int) -> tuple[float, float]:
+    from archive import receivers
+    from mktops.dispatch import events_ingested
+
+    def run(slug: str) -> float:
+        api = Api(tenant(slug, archive=True))
+        payload = [email_event(i, slug) if i % 2 else other_event(i, slug) for i in range(events)]
+        api.post(payload[:10])  # warm-up outside the clock
+        started = time.perf_counter()
+        for start in range(10, events, 1000):
+            api.post(payload[start:start + 1000])
+        return (events - 10) / (time.perf_counter() - started)
+
+    events_ingested.disconnect(dispatch_uid="archive.on_events_ingested")
+    off = run("ingest-off")
+    events_ingested.connect(receivers.on_events_ingested, dispatch_uid="archive.on_events_ingested")
+    on = run("ingest-on")
+    return on, off
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=200, help="rows per archive task (as the sweeper enqueues)")
+    args = parser.parse_args()
+
+    # moto in its own process, as a real S3 endpoint would be: not sharing this process's GIL
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(port)
+        endpoint, bucket = f"http://127.0.0.1:{port}", "mktops-archive-bench"
+        url = prepare_database(os.environ.get("DATABASE_URL", "sqlite:///"))
+        configure(url, endpoint, bucket)
+        import boto3
+
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                     aws_secret_access_key="bench").create_bucket(Bucket=bucket)  # noqa: S106 - moto
+        engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+        archive_rate, floor_rate = bench_archive(args.messages, args.batch, endpoint, bucket)
+        on, off = bench_ingest(args.events)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"database: {engine}; S3: moto server on loopback")
+    print(f"archive: {archive_rate:8.0f} msgs/s  ({args.messages} emails, archive.tasks.deliver in batches "
+          f"of {args.batch})")
+    print(f"floor:   {floor_rate:8.0f} msgs/s  (plain boto3 put_object loop, same bytes)")
+    print(f"archive / floor: {archive_rate / floor_rate:.2f}  (target >= 0.8)")
+    print(f"ingest, archive on:  {on:8.0f} events/s  ({args.events} events, half of them sent emails)")
+    print(f"ingest, archive off: {off:8.0f} events/s")
+    print(f"ingest on / off: {on / off:.2f}  (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()
