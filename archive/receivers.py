@@ -14,12 +14,15 @@ VIEW = "View sent message"
 DOWNLOAD = "Download"
 
 
-def on_events_ingested(sender, *, tenant, event_ids, **kwargs) -> None:
-    """After the ingest commit: one bulk insert of rows and one enqueue per batch, never S3."""
+def on_events_ingested(sender, *, tenant, event_ids, message_event_ids=None, **kwargs) -> None:
+    """After the ingest commit: one bulk insert of rows and one enqueue per batch, never S3.
+
+    Only events with message content can be archived: a batch without any costs nothing."""
     from archive.services.intake import archived_messages_create
 
-    if archived_messages_create(tenant=tenant, event_ids=event_ids):
-        enqueue("archive.tasks.deliver_events", tenant.pk, event_ids)
+    candidates = event_ids if message_event_ids is None else message_event_ids
+    if candidates and archived_messages_create(tenant=tenant, event_ids=candidates):
+        enqueue("archive.tasks.deliver_events", tenant.pk, candidates)
 
 
 def _actions_for(message: ArchivedMessage) -> list[EventAction]:

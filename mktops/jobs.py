@@ -5,8 +5,9 @@ and a lease. The flow, for every feature:
 
 1. a service creates the row (status PENDING, next_attempt_at = now) and
    calls `enqueue_on_commit(task_path, row.pk)`;
-2. the task calls `claim(Model, pk)`: a conditional UPDATE that succeeds for
-   exactly one worker and only while the row is due, taking a lease;
+2. the task calls `claim(Model, pk)` (`claim_many` for a batch): a conditional
+   UPDATE that succeeds for exactly one worker and only while the row is due,
+   taking a lease;
 3. the task does the work idempotently and records the outcome with
    `job.succeed()`, `job.retry_at(when, error)` or `job.fail(error)`;
 4. a periodic sweeper (`due_ids` + enqueue) re-enqueues whatever is due,
@@ -20,8 +21,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db import models, transaction
-from django.db.models import Q
+from django.db import connection, models, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 
 from mktops import clock
 
@@ -102,6 +104,36 @@ def claim(model: type[Job], pk, *, now=None, lease: timedelta | None = None) -> 
     if changed != 1:
         return None
     return model.objects.get(pk=pk)
+
+
+def claim_many(model: type[Job], pks, *, now=None, lease: timedelta | None = None) -> list[Job]:
+    """`claim` for a batch: the rows of `pks` this worker took, in the order of `pks`.
+
+    One transaction: the due rows are selected (locked on PostgreSQL, skipping rows
+    another worker is claiming right now; SQLite's IMMEDIATE transactions serialise
+    writers) and updated together, so each row still goes to exactly one worker.
+    """
+    pks = list(pks)
+    if not pks:
+        return []
+    now = now or clock.now()
+    lease_until = now + (lease or model.LEASE)
+    with transaction.atomic():
+        due = model.objects.filter(due_filter(now), pk__in=pks)
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("pk", flat=True))
+        if not ids:
+            return []
+        model.objects.filter(pk__in=ids).update(
+            status=JobStatus.RUNNING,
+            attempts=models.F("attempts") + 1,
+            lease_until=lease_until,
+            last_attempt_at=now,
+            first_attempt_at=Coalesce("first_attempt_at", Value(now, output_field=models.DateTimeField())),
+        )
+    rows = model.objects.in_bulk(ids)
+    return [rows[pk] for pk in pks if pk in rows]
 
 
 def due_ids(model: type[Job], *, now=None, limit: int = 500, extra: Q | None = None) -> list:

@@ -405,12 +405,22 @@ def test_messages_are_validated_per_channel(api, event, field, rule):
 
 
 # --- the dispatch point ------------------------------------------------------------------
+class Received(list):
+    """(tenant, event_ids) per signal; `.messages` the message_event_ids of each."""
+
+    messages: list
+
+
 @pytest.fixture
 def received():
-    calls = []
+    calls = Received()
 
-    def receiver(sender, *, tenant, event_ids, **kwargs):
+    def receiver(sender, *, tenant, event_ids, message_event_ids, **kwargs):
         calls.append((tenant, list(event_ids)))
+        received_messages.append(list(message_event_ids))
+
+    received_messages = []
+    calls.messages = received_messages
 
     events_ingested.connect(receiver, dispatch_uid="test_ingest_api.receiver")
     yield calls
@@ -428,6 +438,14 @@ def test_events_ingested_is_sent_after_commit_with_the_new_ids(api, tenant_a, re
     new = Event.objects.filter(event_uuid__in=["uuid-2", "uuid-3"]).order_by("seq")
     new_ids = list(new.values_list("id", flat=True))
     assert received == [(tenant_a, new_ids)]
+    assert received.messages == [[]]
+
+
+def test_the_events_carrying_a_message_are_named(api, tenant_a, received, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        ok(api("/events", {"events": [make_event(1), email_sent_event(2), make_event(3)]}))
+    sent = Event.objects.get(event_uuid=email_sent_event(2)["event_uuid"])
+    assert received.messages == [[sent.pk]]
 
 
 def test_nothing_is_sent_when_nothing_new_was_stored(api, tenant_a, received, django_capture_on_commit_callbacks):
