@@ -84,6 +84,17 @@ class ContactRow:
     attributes: dict = field(default_factory=dict)
 
 
+def array_literal(values) -> str:
+    """A PostgreSQL array literal ('{"a","b"}') of text or numbers, for a `%s::text[]` parameter.
+
+    Django's client-side binding would quote a Python list element by element
+    in Python (a fifth of an ingest request for the contact arrays); one string
+    is quoted once, in C. Inside double quotes only `"` and `\\` need escaping."""
+    return "{" + ",".join(
+        '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' if isinstance(v, str) else str(v) for v in values
+    ) + "}"
+
+
 def load_contacts(tenant_id: int, uids: list[str]) -> dict[str, ContactRow]:
     from mktops.models import Contact
 
@@ -93,7 +104,7 @@ def load_contacts(tenant_id: int, uids: list[str]) -> dict[str, ContactRow]:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id, uid, email, mobile_number, attributes::text FROM {Contact._meta.db_table} "  # noqa: S608
-                "WHERE tenant_id = %s AND uid = ANY(%s)", [tenant_id, uids])
+                "WHERE tenant_id = %s AND uid = ANY(%s::text[])", [tenant_id, array_literal(uids)])
             return {row[1]: ContactRow(row[0], row[1], row[2], row[3], orjson.loads(row[4]))
                     for row in cursor.fetchall()}
     rows = Contact.objects.filter(tenant_id=tenant_id, uid__in=uids).values_list(
@@ -105,7 +116,7 @@ def existing_uuids(tenant_id: int, uuids: list[str]) -> set[str]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT event_uuid FROM {Event._meta.db_table} "  # noqa: S608 - fixed names
-                           "WHERE tenant_id = %s AND event_uuid = ANY(%s)", [tenant_id, uuids])
+                           "WHERE tenant_id = %s AND event_uuid = ANY(%s::text[])", [tenant_id, array_literal(uuids)])
             return {row[0] for row in cursor.fetchall()}
     return set(Event.objects.filter(tenant_id=tenant_id, event_uuid__in=uuids).values_list("event_uuid", flat=True))
 
@@ -120,7 +131,7 @@ def insert_contacts(tenant, contacts: list) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # one statement over arrays instead of a round trip per row
-            uids, emails, mobiles, attrs = (list(col) for col in zip(*values, strict=True))
+            uids, emails, mobiles, attrs = (array_literal(col) for col in zip(*values, strict=True))
             cursor.execute(
                 f"INSERT INTO {table} (tenant_id, uid, email, mobile_number, attributes, created_at, updated_at) "  # noqa: S608
                 "SELECT %s, v.uid, v.email, v.mobile, v.attrs, %s, %s "
@@ -151,7 +162,7 @@ def update_contacts(contacts: list) -> None:
     rows = [(c.pk, c.email, c.mobile_number, orjson.dumps(c.attributes).decode()) for c in contacts]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            ids, emails, mobiles, attrs = (list(col) for col in zip(*rows, strict=True))
+            ids, emails, mobiles, attrs = (array_literal(col) for col in zip(*rows, strict=True))
             cursor.execute(
                 f"UPDATE {table} AS c SET email = v.email, mobile_number = v.mobile, attributes = v.attrs, "  # noqa: S608
                 "updated_at = %s FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::jsonb[]) "
