@@ -21,7 +21,7 @@ from archive.services.paths import path_render, path_template_for
 from archive.services.render import attachments_named, content_type_of, message_render
 from mktops import clock
 from mktops.crypto import decrypt_bytes, encrypt_bytes
-from mktops.jobs import claim
+from mktops.jobs import claim_many
 from mktops.models import Event, Tenant
 
 log = logging.getLogger(__name__)
@@ -113,18 +113,25 @@ def _write(prepared: Prepared) -> Prepared:
     return prepared
 
 
-def _record_success(p: Prepared, cfg: ArchiveSettings) -> None:
+def _record_successes(done: list[Prepared], configs: dict, had_copy: set[int]) -> None:
+    """The stored rows of a batch, recorded in one transaction (one commit, not one per row)."""
+    if not done:
+        return
     now = clock.now()
-    row = p.row
     with transaction.atomic():
-        row.succeed(outcome=Outcome.STORED, key=row.key, destination=row.destination, sha256=p.sha256,
-                    size=len(p.data), stored_at=now, failure_reason="", held_until=None,
-                    stripped_attachments=row.stripped_attachments)
-        InternalCopy.objects.filter(message=row).delete()
-        if cfg.locked_at is None:
-            # the first stored message fixes the tenant's choice of destination
-            ArchiveSettings.objects.filter(pk=cfg.pk, locked_at__isnull=True).update(locked_at=now)
-            cfg.locked_at = now
+        for p in done:
+            row = p.row
+            row.succeed(outcome=Outcome.STORED, key=row.key, destination=row.destination, sha256=p.sha256,
+                        size=len(p.data), stored_at=now, failure_reason="", held_until=None,
+                        stripped_attachments=row.stripped_attachments)
+        stored_copies = [p.row.pk for p in done if p.row.pk in had_copy]
+        if stored_copies:
+            InternalCopy.objects.filter(message__in=stored_copies).delete()
+        for cfg in {configs[p.row.tenant_id].pk: configs[p.row.tenant_id] for p in done}.values():
+            if cfg.locked_at is None:
+                # the first stored message fixes the tenant's choice of destination
+                ArchiveSettings.objects.filter(pk=cfg.pk, locked_at__isnull=True).update(locked_at=now)
+                cfg.locked_at = now
 
 
 def _record_failure(p: Prepared, cfg: ArchiveSettings) -> None:
@@ -146,25 +153,26 @@ def _record_failure(p: Prepared, cfg: ArchiveSettings) -> None:
 
 def archived_messages_deliver(*, pks: list[int]) -> list[ArchivedMessage]:
     """One attempt for each due row in `pks`; rows someone else holds are left alone."""
-    rows = [row for row in (claim(ArchivedMessage, pk) for pk in pks) if row is not None]
+    rows = claim_many(ArchivedMessage, pks)
     if not rows:
         return []
     events = Event.objects.select_related("message").in_bulk([r.event_id for r in rows if r.event_id])
     copies = InternalCopy.objects.in_bulk([r.pk for r in rows])
-    configs = {t.pk: archive_settings_for(tenant=t) for t in Tenant.objects.filter(
-        pk__in={r.tenant_id for r in rows})}
-    prepared = [_prepare(r, events.get(r.event_id), copies.get(r.pk), configs[r.tenant_id]) for r in rows]
-    kinds = {p.target.kind for p in prepared if p.target}
+    configs = {}
+    for tenant in Tenant.objects.filter(pk__in={r.tenant_id for r in rows}):
+        configs[tenant.pk] = archive_settings_for(tenant=tenant)
+        configs[tenant.pk].tenant = tenant  # not fetched again for every message
+    kinds = {cfg.destination for cfg in configs.values()}  # what target_for(cfg).kind will be
     threads = min([WRITE_THREADS.get(k, DEFAULT_WRITE_THREADS) for k in kinds] or [1])
+    # render first, then write: rendering is CPU work that would only fight the writers for the GIL
+    prepared = [_prepare(r, events.get(r.event_id), copies.get(r.pk), configs[r.tenant_id]) for r in rows]
     if threads > 1 and len(prepared) > 1:
         with ThreadPoolExecutor(max_workers=threads) as pool:
             done = list(pool.map(_write, prepared))
     else:
         done = [_write(p) for p in prepared]
+    _record_successes([p for p in done if p.error is None], configs, set(copies))
     for p in done:
-        cfg = configs[p.row.tenant_id]
-        if p.error is None:
-            _record_success(p, cfg)
-        else:
-            _record_failure(p, cfg)
+        if p.error is not None:
+            _record_failure(p, configs[p.row.tenant_id])
     return [p.row for p in done]

@@ -1,19 +1,17 @@
 """From ingested sent events to ArchivedMessage rows: queued, or skipped with a reason.
 
-Called by the events_ingested receiver (one query + one bulk insert per batch) and by
+Called by the events_ingested receiver (one INSERT … SELECT per batch) and by
 the sweeper, which finds sent events with content but no row (a receiver that failed).
 """
 
 from __future__ import annotations
-
-import uuid
 
 from django.db import connection, transaction
 
 from archive.models import ArchivedMessage, Outcome, SkipReason
 from mktops import clock
 from mktops.jobs import JobStatus
-from mktops.models import SentEvent, SentMessage, Tenant
+from mktops.models import Event, SentEvent, SentMessage, Tenant
 
 MAX_CONTENT_BYTES = 250 * 1024
 
@@ -30,69 +28,100 @@ def skip_reason_for(*, tenant: Tenant, channel: str, size: int) -> str:
     return SkipReason.NONE
 
 
-_FIELDS = ("event_id", "size", "event__event_name", "event__event_uuid", "event__uid",
-           "event__campaign_id", "event__event_time")
+# every column that starts empty or constant, as it is on a new row
+_CONSTANT = {"attempts": 0, "lease_until": None, "first_attempt_at": None, "last_attempt_at": None,
+             "last_error": "", "stripped_attachments": "[]", "destination": "", "key": "", "sha256": "",
+             "size": None, "failure_reason": "", "stored_at": None, "held_until": None}
+# columns copied from the event
+_FROM_EVENT = {"event_id": "e.id", "event_uuid": "e.event_uuid", "event_name": "e.event_name",
+               "contact_uid": "e.uid", "campaign_id": "e.campaign_id", "event_time": "e.event_time"}
+# a random 32-hex-digit message id per row
+_RANDOM_HEX = {"sqlite": "lower(hex(randomblob(16)))", "postgresql": "replace(gen_random_uuid()::text, '-', '')"}
+_PER_STATEMENT = 5000
 
 
-def _values(tenant: Tenant, found: tuple, now) -> dict | None:
-    event_id, size, name, event_uuid, uid, campaign_id, event_time = found
-    channel_platform = SentEvent.channel_of(name)
-    if channel_platform is None:
-        return None
-    channel, platform = channel_platform
-    reason = skip_reason_for(tenant=tenant, channel=channel, size=size)
-    row = {
-        "tenant_id": tenant.pk, "event_id": event_id, "message_id": uuid.uuid4().hex, "event_uuid": event_uuid,
-        "event_name": name, "channel": channel, "platform": platform or "", "contact_uid": uid,
-        "campaign_id": campaign_id, "event_time": event_time, "created_at": now, "attempts": 0,
-        "next_attempt_at": None, "finished_at": None, "status": JobStatus.PENDING, "outcome": Outcome.QUEUED,
-        "skip_reason": reason,
-    }
-    if reason:
-        row.update(outcome=Outcome.SKIPPED, status=JobStatus.DONE, finished_at=now)
-    else:
-        row["next_attempt_at"] = now
-    return row
+def _case(column: str, mapping: dict[str, str]) -> tuple[str, list]:
+    """CASE column WHEN key THEN value … END, as SQL and parameters."""
+    sql, params = [f"CASE {column}"], []
+    for key, value in mapping.items():
+        sql.append("WHEN %s THEN %s")
+        params += [key, value]
+    return " ".join([*sql, "END"]), params
 
 
-# every other column starts empty
-_EMPTY = {"lease_until": None, "first_attempt_at": None, "last_attempt_at": None, "last_error": "",
-          "stripped_attachments": "[]", "destination": "", "key": "", "sha256": "", "size": None,
-          "failure_reason": "", "stored_at": None, "held_until": None}
-_DATETIMES = ("event_time", "created_at", "next_attempt_at", "finished_at")
-
-
-def _insert(rows: list[dict]) -> None:
-    """One multi-row INSERT per batch, skipping rows a concurrent sweep already made.
-
-    Written as plain SQL: at ingest time Django's per-value preparation of bulk_create
-    cost as much as storing the events themselves."""
-    fields = [f for f in ArchivedMessage._meta.concrete_fields if not f.primary_key]
-    names = [f.attname for f in fields]
+def _insert_select(tenant: Tenant, event_ids: list[int], now) -> int:
+    """One INSERT … SELECT: the rows are made from the events inside the database, so
+    nothing is read back into Python and re-sent (the receiver runs on every ingest batch).
+    Rows a concurrent sweep already made are skipped. Returns the rows queued for writing."""
     ops = connection.ops
-    columns = ", ".join(ops.quote_name(f.column) for f in fields)
-    # identifiers come from the model, values are parameters
-    sql = (f"INSERT INTO {ops.quote_name(ArchivedMessage._meta.db_table)} ({columns}) "  # noqa: S608
-           f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING")
-    params = []
-    for row in rows:
-        values = {**_EMPTY, **row}
-        for name in _DATETIMES:
-            values[name] = ops.adapt_datetimefield_value(values[name])
-        params.append([values[name] for name in names])
+    table = ArchivedMessage._meta.db_table
+    names = list(SentEvent.CHANNELS)
+    # the skip reason of each channel, but for the size limit, which depends on the row
+    fixed = {name: skip_reason_for(tenant=tenant, channel=SentEvent.CHANNELS[name][0], size=0) for name in names}
+    reason_sql, reason_params = ["CASE e.event_name"], []
+    for name in names:
+        if fixed[name]:
+            reason_sql.append("WHEN %s THEN %s")
+            reason_params += [name, fixed[name]]
+        else:
+            reason_sql.append("WHEN %s THEN (CASE WHEN m.size > %s THEN %s ELSE %s END)")
+            reason_params += [name, MAX_CONTENT_BYTES, SkipReason.TOO_LARGE, SkipReason.NONE]
+    reason_sql.append("END")
+    channel_sql, channel_params = _case("s.event_name", {n: c for n, (c, _) in SentEvent.CHANNELS.items()})
+    platform_sql, platform_params = _case("s.event_name", {n: p or "" for n, (_, p) in SentEvent.CHANNELS.items()})
+    at_now = ops.adapt_datetimefield_value(now)
+    skipped = "s.skip_reason <> ''"
+    json = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    select = {  # column → (SQL, parameters), for the outer SELECT over the matching events `s`
+        "tenant_id": ("%s", [tenant.pk]),
+        "message_id": (_RANDOM_HEX[connection.vendor], []),
+        "channel": (channel_sql, channel_params),
+        "platform": (platform_sql, platform_params),
+        "skip_reason": ("s.skip_reason", []),
+        "created_at": ("%s", [at_now]),
+        "status": (f"CASE WHEN {skipped} THEN %s ELSE %s END", [JobStatus.DONE, JobStatus.PENDING]),
+        "outcome": (f"CASE WHEN {skipped} THEN %s ELSE %s END", [Outcome.SKIPPED, Outcome.QUEUED]),
+        "finished_at": (f"CASE WHEN {skipped} THEN %s END", [at_now]),
+        "next_attempt_at": (f"CASE WHEN {skipped} THEN NULL ELSE %s END", [at_now]),
+        **{name: (f"s.{name}", []) for name in _FROM_EVENT},
+        **{name: (json if name == "stripped_attachments" else "%s", [value]) for name, value in _CONSTANT.items()},
+    }
+    fields = [f for f in ArchivedMessage._meta.concrete_fields if not f.primary_key]
+    columns, expressions, params = [], [], []
+    for field in fields:
+        sql, values = select[field.attname]
+        columns.append(ops.quote_name(field.column))
+        expressions.append(sql)
+        params += values
+    inner = ", ".join(f"{column} AS {name}" for name, column in _FROM_EVENT.items())
+    queued = 0
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        for start in range(0, len(event_ids), _PER_STATEMENT):
+            ids = event_ids[start:start + _PER_STATEMENT]
+            marks = ", ".join(["%s"] * len(ids))
+            # identifiers come from the models, values are parameters; "WHERE 1 = 1" keeps
+            # SQLite from reading ON CONFLICT as part of the SELECT
+            sql = (
+                f"INSERT INTO {ops.quote_name(table)} ({', '.join(columns)}) "  # noqa: S608
+                f"SELECT {', '.join(expressions)} FROM (SELECT {inner}, {' '.join(reason_sql)} AS skip_reason "
+                f"FROM {ops.quote_name(SentMessage._meta.db_table)} m "
+                f"JOIN {ops.quote_name(Event._meta.db_table)} e ON e.id = m.event_id "
+                f"WHERE m.event_id IN ({marks}) AND e.id IN ({marks}) "  # both: each table by its key
+                f"AND e.event_name IN ({', '.join(['%s'] * len(names))})) s "
+                "WHERE 1 = 1 ON CONFLICT DO NOTHING RETURNING skip_reason"
+            )
+            cursor.execute(sql, [*params, *reason_params, *ids, *ids, *names])
+            queued += sum(1 for (reason,) in cursor.fetchall() if not reason)
+    return queued
 
 
 def archived_messages_create(*, tenant: Tenant, event_ids: list[int]) -> int:
-    """One row per sent event with content; returns how many rows were queued for writing."""
-    now = clock.now()
-    found = SentMessage.objects.filter(event_id__in=event_ids).values_list(*_FIELDS)
-    rows = [r for r in (_values(tenant, values, now) for values in found) if r is not None]
-    if rows:
-        with transaction.atomic():
-            _insert(rows)
-    return sum(1 for r in rows if r["outcome"] == Outcome.QUEUED)
+    """One row per sent event with content (queued, or skipped with its reason), made by one
+    statement per batch; returns how many new rows were queued for writing."""
+    if not event_ids:
+        return 0
+    with transaction.atomic():
+        return _insert_select(tenant, list(event_ids), clock.now())
 
 
 def missing_sent_messages(*, limit: int = 1000) -> dict[int, list[int]]:
