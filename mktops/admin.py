@@ -311,7 +311,7 @@ class Timeline:
         return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
 
     def queryset(self):
-        qs = Event.objects.filter(contact=self.contact).select_related("message").order_by(
+        qs = Event.objects.filter(contact=self.contact).order_by(
             "-event_time", "-id"
         )
         if self.event_name:
