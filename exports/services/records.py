@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
+from django.db import connection
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
@@ -51,13 +52,22 @@ def _rows(run: ExportRun, chunk_size: int) -> Iterator[tuple]:
     qs = run_events(run).order_by("seq").annotate(
         ea=Cast("event_attributes", TextField()), da=Cast("device_attributes", TextField()))
     columns = COLUMNS
+    if connection.vendor == "sqlite":
+        # SQLite keeps times as text: read it as text and parse it in C (_epoch), not through
+        # Django's per-value converters (which cost a third of the run)
+        qs = qs.annotate(et=Cast("event_time", TextField()))
+        columns = tuple("et" if c == "event_time" else c for c in columns)
     if run.user_attributes:
         qs = qs.annotate(ua=Cast("contact__attributes", TextField()))
-        columns = (*COLUMNS, "ua")
+        columns = (*columns, "ua")
     return qs.values_list(*columns).iterator(chunk_size=chunk_size)
 
 
-def _epoch(moment: datetime) -> int | float:
+def _epoch(moment: datetime | str) -> int | float:
+    if isinstance(moment, str):  # SQLite: text, naive UTC as Django stores it
+        moment = datetime.fromisoformat(moment)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
     value = moment.timestamp()
     return int(value) if value.is_integer() else value
 
