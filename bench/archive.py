@@ -20,45 +20,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port: int) -> None:
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("moto_server did not start")
-
-
-def prepare_database(url: str) -> str:
-    if url.startswith("sqlite"):
-        return f"sqlite:///{tempfile.mkdtemp(prefix='mkarch')}/bench.sqlite3"
-    import psycopg
-
-    parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "postgres") + "_archbench"
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return parts._replace(path=f"/{name}").geturl()
+from common import prepare_database, start_moto  # noqa: E402 - bench/ is the script's folder
 
 
 def configure(database_url: str, endpoint: str, bucket: str) -> None:
@@ -121,15 +91,6 @@ def tenant(slug: str, archive: bool):
     t.archive_enabled = archive
     t.save()
     return t
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    """moto in its own process, as a real S3 endpoint would be: not sharing this process's GIL."""
-    port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(port)
-    return server, f"http://127.0.0.1:{port}"
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -221,7 +182,7 @@ def main() -> None:
     server, endpoint = start_moto()
     try:
         bucket = "mktops-archive-bench"
-        url = prepare_database(os.environ.get("DATABASE_URL", "sqlite:///"))
+        url = prepare_database(os.environ.get("DATABASE_URL", "sqlite:///"), "archbench")
         configure(url, endpoint, bucket)
         s3_client(endpoint).create_bucket(Bucket=bucket)
         engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"

@@ -22,11 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import sqlite3
-import subprocess
 import sys
-import tempfile
 import time
 import zlib
 from datetime import UTC, datetime
@@ -35,45 +32,14 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import prepare_database, start_moto  # noqa: E402 - bench/ is the script's folder
+
 NAMES = [("App Opened", "MOE_APP_OPENED"), ("Product Viewed", "PRODUCT_VIEWED"),
          ("Added To Cart", "ADD_TO_CART"), ("Purchase", "PURCHASE"), ("Email Sent", "MOE_EMAIL_SENT")]
 CONTACTS = 5000
 BATCH = 10_000
 ATTRIBUTES = ["plan", "city"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def prepare_database(url: str) -> str:
-    """A fresh database for the benchmark; returns its URL."""
-    if url.startswith("sqlite"):
-        return f"sqlite:///{tempfile.mkdtemp(prefix='mkxbench')}/bench.sqlite3"
-    import psycopg
-
-    parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "postgres") + "_exportbench"
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return parts._replace(path=f"/{name}").geturl()
-
-
-def start_moto() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    server.kill()
-    raise SystemExit("the moto S3 server did not start")
 
 
 def configure(url: str, endpoint: str) -> None:
@@ -239,7 +205,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     args = parser.parse_args()
     n, fifth = args.events, max(args.events // 5, 1)
-    url = prepare_database(os.environ.get("DATABASE_URL", "sqlite:///"))
+    url = prepare_database(os.environ.get("DATABASE_URL", "sqlite:///"), "exportbench")
     engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
     moto, endpoint = start_moto()
     try:

@@ -1,10 +1,13 @@
 """Ingestion benchmark: N events through the HTTP API, against the floor.
 
-    .venv/bin/python bench/ingest.py [--events N] [--batch 1000]
+    .venv/bin/python bench/ingest.py [--events N] [--batch 1000] [--workers W]
 
 Uses the configured DATABASE_URL (a separate `<name>_bench` database on
-PostgreSQL, a temporary file on SQLite). Starts gunicorn with one worker,
-sends the events in batches over one keep-alive connection, then writes
+PostgreSQL, a temporary file on SQLite). Starts gunicorn with W workers
+(default: one per core, as it is deployed), sends the events in batches
+over W keep-alive connections (a sender with W requests in flight; the
+batches of one tenant are still stored one after the other, in sequence
+order, while the next one is parsed and validated), then writes
 the same rows into a copy of the events table (same columns and indexes)
 by the fastest plain means without Django: PostgreSQL COPY, SQLite
 executemany in one transaction. Prints events/s for both; the last line is
@@ -18,27 +21,22 @@ import http.client
 import json
 import os
 import random
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from common import free_port, prepare_database, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 NAMES = [("App Opened", "MOE_APP_OPENED"), ("Product Viewed", "PRODUCT_VIEWED"),
          ("Added To Cart", "ADD_TO_CART"), ("Purchase", "PURCHASE"), ("Email Opened", "MOE_EMAIL_OPEN")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_events(n: int, seed: int = 1) -> list[dict]:
@@ -71,50 +69,41 @@ def bench_env(database_url: str) -> dict:
     return env
 
 
-def prepare_database(url: str) -> str:
-    """A fresh database for the benchmark; returns its URL."""
-    if url.startswith("sqlite"):
-        return f"sqlite:///{tempfile.mkdtemp(prefix='mkbench')}/bench.sqlite3"
-    import psycopg
-
-    parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "postgres") + "_bench"
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return parts._replace(path=f"/{name}").geturl()
-
-
 def manage(env: dict, *args: str) -> str:
     return subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True,
                           capture_output=True, text=True).stdout.strip()
 
 
-def run_api(events: list[dict], batch: int, env: dict) -> float:
+def run_api(events: list[dict], batch: int, env: dict, workers: int) -> float:
     manage(env, "migrate", "-v0")
     manage(env, "create_tenant", "bench", "Bench")
     key = manage(env, "create_api_key", "bench").splitlines()[-1]
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(PY).parent / "gunicorn"), "mktops.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1",
+        [str(Path(PY).parent / "gunicorn"), "mktops.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
          "--timeout", "300", "--log-level", "warning"], cwd=ROOT, env=env)
     try:
-        wait_for(port)
+        wait_for(port, "gunicorn")
         bodies = [json.dumps({"events": events[i:i + batch]}).encode() for i in range(0, len(events), batch)]
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        # one warm-up request outside the clock (imports, first connection)
-        post(conn, headers, json.dumps({"events": []}).encode())
+        # one keep-alive connection per worker, as a sender with that many requests in flight
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=300) for _ in range(workers)]
+        for conn in conns:  # warm-up outside the clock (imports, first connection)
+            post(conn, headers, json.dumps({"events": []}).encode())
         started = time.perf_counter()
-        for body in bodies:
-            answer = post(conn, headers, body)
-            if answer.get("rejected"):
-                raise SystemExit(f"the API rejected events: {answer['rejected'][:3]}")
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda n: send(conns[n], headers, bodies[n::workers]), range(workers)))
         return time.perf_counter() - started
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def send(conn, headers, bodies) -> None:
+    for body in bodies:
+        answer = post(conn, headers, body)
+        if answer.get("rejected"):
+            raise SystemExit(f"the API rejected events: {answer['rejected'][:3]}")
 
 
 def post(conn, headers, body) -> dict:
@@ -124,16 +113,6 @@ def post(conn, headers, body) -> dict:
     if response.status != 200:
         raise SystemExit(f"HTTP {response.status}: {payload[:300]!r}")
     return json.loads(payload)
-
-
-def wait_for(port: int) -> None:
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("gunicorn did not start")
 
 
 COLUMNS = ("tenant_id", "contact_id", "seq", "uid", "event_type", "event_code", "event_name", "event_uuid",
@@ -196,17 +175,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="gunicorn workers and requests in flight, one connection each "
+                             "(default: one per core, as deployed)")
     args = parser.parse_args()
     configured = os.environ.get("DATABASE_URL", "sqlite:///")
-    url = prepare_database(configured)
+    url = prepare_database(configured, "bench")
     engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
     events = make_events(args.events)
-    api_seconds = run_api(events, args.batch, bench_env(url))
+    api_seconds = run_api(events, args.batch, bench_env(url), args.workers)
     floor_seconds = run_floor(events, url)
     api_rate, floor_rate = args.events / api_seconds, args.events / floor_seconds
     floor_means = "executemany in one transaction" if engine == "SQLite" else "COPY"
     print(f"database: {engine}; {args.events} events in batches of {args.batch}")
-    print(f"api:   {api_rate:10.0f} events/s  (HTTP API, gunicorn 1 worker, {api_seconds:.1f} s)")
+    print(f"api:   {api_rate:10.0f} events/s  (HTTP API, gunicorn {args.workers} worker(s), {api_seconds:.1f} s)")
     print(f"floor: {floor_rate:10.0f} events/s  ({floor_means}, same rows and indexes, {floor_seconds:.1f} s)")
     print(f"target: ratio >= 0.3{', and >= 10000 events/s' if engine == 'PostgreSQL' else ''}")
     print(f"ratio: {api_rate / floor_rate:.2f}")

@@ -107,9 +107,17 @@ def load_contacts(tenant_id: int, uids: list[str]) -> dict[str, ContactRow]:
                 "WHERE tenant_id = %s AND uid = ANY(%s::text[])", [tenant_id, array_literal(uids)])
             return {row[1]: ContactRow(row[0], row[1], row[2], row[3], orjson.loads(row[4]))
                     for row in cursor.fetchall()}
-    rows = Contact.objects.filter(tenant_id=tenant_id, uid__in=uids).values_list(
-        "pk", "uid", "email", "mobile_number", "attributes")
-    return {row[1]: ContactRow(*row) for row in rows}
+    found = {}
+    with connection.cursor() as cursor:
+        # in chunks: SQLite allows at most 32,766 placeholders per statement
+        for start in range(0, len(uids), 10_000):
+            chunk = uids[start:start + 10_000]
+            cursor.execute(
+                f"SELECT id, uid, email, mobile_number, attributes FROM {Contact._meta.db_table} "  # noqa: S608
+                f"WHERE tenant_id = %s AND uid IN ({', '.join(['%s'] * len(chunk))})", [tenant_id, *chunk])
+            found.update((row[1], ContactRow(row[0], row[1], row[2], row[3], orjson.loads(row[4])))
+                         for row in cursor.fetchall())
+    return found
 
 
 def existing_uuids(tenant_id: int, uuids: list[str]) -> set[str]:

@@ -25,3 +25,15 @@ def test_array_literal_round_trips_through_the_database(db):
         assert cursor.fetchone()[0] == NASTY
         cursor.execute("SELECT %s::jsonb[]", [array_literal(['{"a": "x\\"y"}', "[1, 2]"])])
         assert [orjson.loads(v) if isinstance(v, str) else v for v in cursor.fetchone()[0]] == [{"a": 'x"y'}, [1, 2]]
+
+
+def test_load_contacts_takes_more_uids_than_one_statement_may_hold(tenant_a):
+    from mktops.fastwrite import load_contacts
+    from mktops.models import Contact
+
+    Contact.objects.create(tenant=tenant_a, uid="first", attributes={"a": 1})
+    Contact.objects.create(tenant=tenant_a, uid="last", email="l@example.com")
+    uids = ["first", *(f"nobody-{i}" for i in range(40_000)), "last"]
+    found = load_contacts(tenant_a.pk, uids)
+    assert set(found) == {"first", "last"}
+    assert found["first"].attributes == {"a": 1} and found["last"].email == "l@example.com"
