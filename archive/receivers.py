@@ -15,14 +15,13 @@ DOWNLOAD = "Download"
 
 
 def on_events_ingested(sender, *, tenant, event_ids, message_event_ids=None, **kwargs) -> None:
-    """After the ingest commit: one bulk insert of rows and one enqueue per batch, never S3.
+    """After the ingest commit: one enqueue for a batch with messages, nothing else.
 
-    Only events with message content can be archived: a batch without any costs nothing."""
-    from archive.services.intake import archived_messages_create
-
+    The rows are made and written by the task, so the archive costs ingestion one
+    enqueue; if the broker is unreachable the sweeper's backfill makes the rows."""
     candidates = event_ids if message_event_ids is None else message_event_ids
-    if candidates and archived_messages_create(tenant=tenant, event_ids=candidates):
-        enqueue("archive.tasks.deliver_events", tenant.pk, candidates)
+    if candidates:
+        enqueue("archive.tasks.deliver_events", tenant.pk, list(candidates))
 
 
 def _actions_for(message: ArchivedMessage) -> list[EventAction]:

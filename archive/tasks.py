@@ -36,7 +36,15 @@ def deliver(pks: list[int]) -> int:
 
 
 def deliver_events(tenant_id: int, event_ids: list[int]) -> int:
-    """Enqueued by the ingest receiver: write the rows it created for these events."""
+    """Enqueued by the ingest receiver: make the rows of these sent events (queued, or
+    skipped with their reason) and write the queued ones. Returns rows stored."""
+    from mktops.models import Tenant
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return 0
+    # a rerun (the worker died) makes no second row: the pending ones are written then
+    intake.archived_messages_create(tenant=tenant, event_ids=event_ids)
     pks = list(ArchivedMessage.objects.filter(tenant_id=tenant_id, event_id__in=event_ids,
                                               status=JobStatus.PENDING).values_list("pk", flat=True))
     return deliver(pks)

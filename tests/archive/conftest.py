@@ -5,6 +5,7 @@ import pytest
 
 from archive import tasks
 from archive.models import ArchivedMessage, ArchiveSettings
+from archive.services import intake
 from mktops.models import Event
 from tests.conftest import email_sent_event, make_event
 
@@ -18,12 +19,15 @@ def archive_on(tenant_a):
 
 @pytest.fixture
 def ingest(api, django_capture_on_commit_callbacks):
-    """POST events through the ingestion API with the on-commit dispatch executed."""
+    """POST events through the ingestion API with the on-commit dispatch executed, then make the
+    archive rows as the enqueued task's first step does (test_pipeline runs that task itself
+    from the broker); writing them is left to each test (`run_all`)."""
 
     def post(*events):
         with django_capture_on_commit_callbacks(execute=True):
             response = api("/events", {"events": list(events)})
         assert response.status_code == 200, response.content
+        intake.archived_messages_backfill()
         return response.json()
 
     return post
@@ -49,7 +53,13 @@ def push_sent_event(i: int = 0, platform: str = "android", **overrides) -> dict:
 
 
 def run_all() -> None:
-    """What the cluster would do: deliver every due row."""
+    """What the cluster would do: make the rows of the ingested sent events, deliver every due row."""
+    intake.archived_messages_backfill()
+    deliver_pending()
+
+
+def deliver_pending() -> None:
+    """Deliver the rows that exist, making none (a sent event without a row stays a gap)."""
     tasks.deliver(list(ArchivedMessage.objects.filter(status="pending").values_list("pk", flat=True)))
 
 
@@ -61,5 +71,5 @@ def settings_of(tenant) -> ArchiveSettings:
     return ArchiveSettings.objects.get_or_create(tenant=tenant)[0]
 
 
-__all__ = ["email_sent_event", "make_event", "sms_sent_event", "push_sent_event", "run_all", "message_for",
-           "settings_of", "Event"]
+__all__ = ["email_sent_event", "make_event", "sms_sent_event", "push_sent_event", "run_all", "deliver_pending",
+           "message_for", "settings_of", "Event"]

@@ -10,7 +10,7 @@ from archive import tasks
 from archive.models import ArchivedMessage, Manifest, Outcome, SkipReason
 from archive.services import manifest, repair
 from mktops import clock as mk_clock
-from tests.archive.conftest import email_sent_event, message_for, run_all, settings_of, sms_sent_event
+from tests.archive.conftest import deliver_pending, email_sent_event, message_for, run_all, settings_of, sms_sent_event
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_completeness_report_and_redrive(archive_on, ingest, api, s3, as_csm, as
     archive_on.save()
     ingest(email_sent_event(1), sms_sent_event(2))
     api("/events", {"events": [email_sent_event(3)]})  # the receiver missed this one
-    run_all()
+    deliver_pending()
     ArchivedMessage.objects.filter(event_uuid="uuid-1").update(outcome=Outcome.HELD, status="failed")
     day = message_for("uuid-1").event_time.date()
     report = repair.completeness_report(tenant=archive_on, day_from=day, day_to=day)

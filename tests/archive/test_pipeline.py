@@ -6,6 +6,8 @@ import hashlib
 import json
 
 import pytest
+from django_q.brokers import get_broker
+from django_q.signing import SignedPackage
 
 from archive import tasks
 from archive.models import ArchivedMessage, Destination, Outcome, SkipReason
@@ -41,6 +43,33 @@ def test_ingest_creates_one_queued_row_per_sent_event_and_stores_it(archive_on, 
     assert ios.key == f"tenant_a/{ios.event_time:%Y-%m-%d}/push/{ios.message_id}_push-cmp_" \
                       f"{ios.event_time:%H%M%S}_push_ios.json"
     assert settings_of(archive_on).locked_at is not None
+
+
+def test_the_receiver_only_enqueues_and_the_task_makes_and_writes_the_rows(archive_on, api, s3,
+                                                                           django_capture_on_commit_callbacks):
+    broker = get_broker()
+    broker.purge_queue()
+    with django_capture_on_commit_callbacks(execute=True):
+        ok = api("/events", {"events": [email_sent_event(1), make_event(2), sms_sent_event(3)]})
+    assert ok.status_code == 200
+    assert not ArchivedMessage.objects.exists()  # nothing but the enqueue during ingestion
+    task = _dequeue(broker, "archive.tasks.deliver_events")
+    sent = list(Event.objects.filter(event_uuid__in=["uuid-1", "uuid-3"]).order_by("seq").values_list("id", flat=True))
+    assert task["args"] == (archive_on.pk, sent)
+    assert tasks.deliver_events(*task["args"]) == 2
+    assert sorted(ArchivedMessage.objects.values_list("outcome", flat=True)) == [Outcome.STORED, Outcome.STORED]
+    assert tasks.deliver_events(*task["args"]) == 0  # a rerun makes and writes nothing twice
+    assert ArchivedMessage.objects.count() == 2 and len(s3.list_keys()) == 2
+
+
+def _dequeue(broker, func: str) -> dict:
+    """The first task for `func` in the configured broker (the database or Redis)."""
+    for _ in range(100):
+        for _, package in broker.dequeue() or []:
+            task = SignedPackage.loads(package)
+            if task["func"] == func:
+                return task
+    raise AssertionError(f"no {func} task was enqueued")
 
 
 def test_eml_is_rfc5322_multipart_alternative_with_campaign_header(archive_on, ingest, s3):
