@@ -109,13 +109,13 @@ def s3_client(endpoint: str):
                                       response_checksum_validation="when_required"))
 
 
-def bench_archive(messages: int, batch: int, endpoint: str, bucket: str) -> tuple[float, float]:
+def bench_archive(messages: int, batch: int, endpoint: str, bucket: str, round_: int) -> tuple[float, float]:
     from archive import tasks
     from archive.models import ArchivedMessage
 
-    t = tenant("archbench", archive=True)
+    t = tenant(f"archbench-{round_}", archive=True)
     api = Api(t)
-    events = [email_event(i, "arch") for i in range(messages)]
+    events = [email_event(i, f"arch{round_}") for i in range(messages)]
     for start in range(0, messages, 1000):
         api.post(events[start:start + 1000])
     from mktops.models import SentMessage
@@ -189,14 +189,17 @@ def main() -> None:
         configure(url, endpoint, bucket)
         s3_client(endpoint).create_bucket(Bucket=bucket)
         engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
-        archive_rate, floor_rate = bench_archive(args.messages, args.batch, endpoint, bucket)
+        # best of alternated rounds: moto's speed on this machine varies from run to run
+        rates = [bench_archive(args.messages, args.batch, endpoint, bucket, r) for r in range(ROUNDS)]
+        archive_rate, floor_rate = max(a for a, _ in rates), max(f for _, f in rates)
         on, off = bench_ingest(args.events)
     finally:
         stop(server)
     print(f"database: {engine}; S3: moto server on loopback")
     print(f"archive: {archive_rate:8.0f} msgs/s  ({args.messages} emails, archive.tasks.deliver_events in batches "
           f"of {args.batch})")
-    print(f"floor:   {floor_rate:8.0f} msgs/s  (plain boto3 put_object loop, same bytes)")
+    print(f"floor:   {floor_rate:8.0f} msgs/s  (plain boto3 put_object loop, same bytes, fresh server; "
+          f"best of {ROUNDS} alternated runs each)")
     print(f"archive / floor: {archive_rate / floor_rate:.2f}  (target >= 0.8)")
     print(f"ingest, archive on:  {on:8.0f} events/s  ({args.events} events, half of them sent emails; "
           f"best of {ROUNDS} alternated runs each)")

@@ -164,11 +164,13 @@ def archived_messages_deliver(*, pks: list[int]) -> list[ArchivedMessage]:
         configs[tenant.pk].tenant = tenant  # not fetched again for every message
     kinds = {cfg.destination for cfg in configs.values()}  # what target_for(cfg).kind will be
     threads = min([WRITE_THREADS.get(k, DEFAULT_WRITE_THREADS) for k in kinds] or [1])
-    # render first, then write: rendering is CPU work that would only fight the writers for the GIL
-    prepared = [_prepare(r, events.get(r.event_id), copies.get(r.pk), configs[r.tenant_id]) for r in rows]
-    if threads > 1 and len(prepared) > 1:
+    prepared = (_prepare(r, events.get(r.event_id), copies.get(r.pk), configs[r.tenant_id]) for r in rows)
+    if threads > 1 and len(rows) > 1:
+        # each message is handed to a writer as soon as it is rendered: this thread
+        # renders the next while the writers wait on the destination
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            done = list(pool.map(_write, prepared))
+            futures = [pool.submit(_write, p) for p in prepared]
+            done = [f.result() for f in futures]
     else:
         done = [_write(p) for p in prepared]
     _record_successes([p for p in done if p.error is None], configs, set(copies))
