@@ -38,3 +38,20 @@ def test_errors_are_explained(s3):
 def test_gpg_home_round_trip(gpg_home):
     encrypted = gpg_home.encrypt(b"secret")
     assert gpg_home.decrypt(encrypted) == b"secret"
+
+
+@pytest.mark.parametrize(("code", "message", "reason"), [
+    # what AWS answers when the key policy refuses the platform's principal; moto accepts
+    # any KMS key, so this one answer is built here, in the shape botocore gives it
+    ("KMS.AccessDeniedException", "User is not authorized to perform kms:GenerateDataKey",
+     storage.S3Error.KMS_DENIED),
+    ("AccessDenied", "Access Denied", storage.S3Error.ACCESS_DENIED),
+])
+def test_aws_refusals_moto_cannot_produce_are_explained(code, message, reason):
+    from botocore.exceptions import ClientError
+
+    error = ClientError({"Error": {"Code": code, "Message": message},
+                         "ResponseMetadata": {"HTTPStatusCode": 403}}, "PutObject")
+    explained = storage.explain(error, storage.S3Target(bucket="tenant-bucket"))
+    assert explained.reason == reason
+    assert "tenant-bucket" in str(explained)
