@@ -18,7 +18,7 @@ from mktops.storage import s3
 ERR_LOCKED = ("{field}: the destination is locked since {when:%Y-%m-%d %H:%M} UTC, when the first message "
               "was stored; it can no longer be changed.")
 ERR_REQUIRED = "{field}: required when the destination is {destination}."
-ERR_BUCKET_NAME = "bucket name: use 3-63 lowercase letters, digits, dots and hyphens (S3 bucket naming rules)."
+ERR_BUCKET_NAME = "bucket name: {rules}"
 ERR_BUCKET_ARN = "bucket ARN: must be arn:aws:s3:::{bucket} (the ARN of the bucket named above)."
 ERR_KMS_ARN = "SSE-KMS key ARN: must look like arn:aws:kms:REGION:ACCOUNT:key/ID or …:alias/NAME."
 ERR_FINGERPRINT = "host key fingerprint: must be SHA256: followed by the base64 digest (ssh-keygen -lf)."
@@ -32,8 +32,6 @@ LOCKED_FIELDS = ("destination", "s3_bucket", "s3_bucket_arn", "s3_region", "s3_f
 TEMPLATE_FIELDS = {"path_template_email": "email file path", "path_template_sms": "SMS file path",
                    "path_template_push": "push file path"}
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_KMS = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+$")
 _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
 
 POLICY_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetLifecycleConfiguration")
@@ -68,11 +66,12 @@ def _check_s3(cfg: ArchiveSettings, errors: dict) -> None:
         if not getattr(cfg, name):
             errors[name] = ERR_REQUIRED.format(field=ArchiveSettings._meta.get_field(name).verbose_name,
                                                destination=label)
-    if cfg.s3_bucket and not _BUCKET.match(cfg.s3_bucket):
-        errors["s3_bucket"] = ERR_BUCKET_NAME
+    bucket_rules = s3.bucket_name_errors(cfg.s3_bucket) if cfg.s3_bucket else []
+    if bucket_rules:
+        errors["s3_bucket"] = ERR_BUCKET_NAME.format(rules=" ".join(bucket_rules))
     if cfg.s3_bucket and cfg.s3_bucket_arn and cfg.s3_bucket_arn != f"arn:aws:s3:::{cfg.s3_bucket}":
         errors["s3_bucket_arn"] = ERR_BUCKET_ARN.format(bucket=cfg.s3_bucket)
-    if cfg.s3_kms_key_arn and not _KMS.match(cfg.s3_kms_key_arn):
+    if cfg.s3_kms_key_arn and not s3.KMS_ARN_RE.match(cfg.s3_kms_key_arn):
         errors["s3_kms_key_arn"] = ERR_KMS_ARN
 
 

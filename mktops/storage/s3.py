@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -17,6 +19,44 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from django.conf import settings
+
+# --- naming rules (shared by every feature that takes a bucket from a tenant) ---
+ERR_BUCKET_LENGTH = "A bucket name is 3 to 63 characters long."
+ERR_BUCKET_CHARS = "A bucket name uses only lowercase letters, digits, dots (.) and hyphens (-)."
+ERR_BUCKET_EDGES = "A bucket name begins and ends with a lowercase letter or a digit."
+ERR_BUCKET_DOTS = "A bucket name has no two adjacent dots."
+ERR_BUCKET_IP = "A bucket name is not formatted as an IP address (such as 192.168.5.4)."
+ERR_BUCKET_PREFIX = "A bucket name does not start with “xn--”, “sthree-” or “amzn-s3-demo-”."
+ERR_BUCKET_SUFFIX = "A bucket name does not end with “-s3alias”, “--ol-s3”, “.mrap”, “--x-s3” or “--table-s3”."
+BUCKET_CHARS_RE = re.compile(r"^[a-z0-9.-]+$")
+KMS_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})$")
+
+
+
+def bucket_name_errors(name: str) -> list[str]:
+    """S3's naming rules for general purpose buckets."""
+    errors = []
+    if not 3 <= len(name) <= 63:
+        errors.append(ERR_BUCKET_LENGTH)
+    if not BUCKET_CHARS_RE.match(name):
+        errors.append(ERR_BUCKET_CHARS)
+    if name and not (name[0].isalnum() and name[-1].isalnum()):
+        errors.append(ERR_BUCKET_EDGES)
+    if ".." in name:
+        errors.append(ERR_BUCKET_DOTS)
+    try:
+        ipaddress.IPv4Address(name)
+        errors.append(ERR_BUCKET_IP)
+    except ValueError:
+        pass
+    if name.startswith(("xn--", "sthree-", "amzn-s3-demo-")):
+        errors.append(ERR_BUCKET_PREFIX)
+    if name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")):
+        errors.append(ERR_BUCKET_SUFFIX)
+    return errors
+
+
 
 # S3 requires parts of at least 5 MiB, except the last one
 PART_SIZE = 8 * 1024 * 1024

@@ -12,7 +12,7 @@ from archive.services import delivery, destinations, repair
 from mktops import jobs
 from mktops.jobs import JobStatus
 from tests.archive.conftest import email_sent_event, message_for, run_all, settings_of
-from tests.fixtures.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, S3Env
+from tests.fixtures.servers import platform_bucket_on
 
 pytestmark = pytest.mark.django_db
 
@@ -21,13 +21,7 @@ pytestmark = pytest.mark.django_db
 def own_s3(s3_server_factory, settings):
     """A dedicated S3 server the test may stop, with the platform bucket on it."""
     server = s3_server_factory()
-    settings.AWS_S3_ENDPOINT_URL = server.endpoint_url
-    settings.AWS_S3_REGION_NAME = S3_REGION
-    settings.AWS_ACCESS_KEY_ID = S3_ACCESS_KEY
-    settings.AWS_SECRET_ACCESS_KEY = S3_SECRET_KEY
-    env = S3Env(endpoint_url=server.endpoint_url, bucket="")
-    env.bucket = env.create_bucket()
-    settings.MKTOPS_ARCHIVE_BUCKET = env.bucket
+    env = platform_bucket_on(server, settings)
     env.server = server
     return env
 

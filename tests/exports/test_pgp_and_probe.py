@@ -2,11 +2,6 @@
 
 import glob
 import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -148,29 +143,9 @@ def test_probe_reports_an_unusable_key_now(make_connection, s3, gpg_home):
     assert not outcome.ok and outcome.reason == "pgp"
 
 
-@pytest.fixture
-def s3_enforcing_iam():
-    """A moto S3 server that checks credentials like AWS does (none are known to it)."""
-    from tests.fixtures.servers import free_port
-
-    port = free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=30)
-
-
-def test_probe_reports_access_denied(make_connection, s3, settings, s3_enforcing_iam):
+def test_probe_reports_access_denied(make_connection, s3, settings, s3_checking_credentials):
     connection = make_connection()
-    settings.AWS_S3_ENDPOINT_URL = s3_enforcing_iam
+    settings.AWS_S3_ENDPOINT_URL = s3_checking_credentials
     outcome = connections.connection_test(connection=connection)
     assert not outcome.ok and outcome.reason == storage.S3Error.ACCESS_DENIED, outcome.message
     assert "denied" in outcome.message
