@@ -7,6 +7,7 @@ from django.urls import reverse
 from archive.models import ArchiveSettings, Destination
 from archive.services import config
 from archive.services.paths import ERR_TEMPLATE_NEEDS_ID, ERR_TEMPLATE_UNKNOWN_ATTRIBUTE
+from mktops.storage import s3
 from tests.archive.conftest import email_sent_event, run_all, settings_of
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +78,15 @@ def test_bucket_arn_must_match_the_bucket(cfg, as_operator_a):
     response = as_operator_a.post(change_url(cfg), form_data(cfg, **tenant_s3(s3_bucket_arn="arn:aws:s3:::other")))
     assert response.context["adminform"].form.errors["s3_bucket_arn"] == [
         config.ERR_BUCKET_ARN.format(bucket="acme-archive")]
+
+
+@pytest.mark.parametrize(("bucket", "rule"), [("Acme_Archive", s3.ERR_BUCKET_CHARS), ("192.168.5.4", s3.ERR_BUCKET_IP),
+                                             ("acme..archive", s3.ERR_BUCKET_DOTS)])
+def test_bucket_name_follows_s3s_rules(cfg, as_operator_a, bucket, rule):
+    data = form_data(cfg, **tenant_s3(s3_bucket=bucket, s3_bucket_arn=f"arn:aws:s3:::{bucket}"))
+    response = as_operator_a.post(change_url(cfg), data)
+    assert response.context["adminform"].form.errors["s3_bucket"] == [config.ERR_BUCKET_NAME.format(rules=rule)]
+    assert ArchiveSettings.objects.get(pk=cfg.pk).destination == Destination.PLATFORM
 
 
 def test_sftp_secret_is_write_only_and_hidden_from_support(cfg, as_operator_a, as_support_a):
