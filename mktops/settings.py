@@ -19,6 +19,7 @@ from mktops.env import (
     env_url,
     env_url_list,
 )
+from mktops.sqlite import SQLITE_PRAGMAS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -96,10 +97,11 @@ if _db["ENGINE"] not in ("django.db.backends.sqlite3", "django.db.backends.postg
         f"DATABASE_URL={DATABASE_URL!r}: only sqlite:// and postgres:// are supported."
     )
 if _db["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and a busy timeout let the web process and the qcluster share the file.
+    # WAL and a busy timeout let the web process and the qcluster share the
+    # file; SQLITE_PRAGMAS (mktops/sqlite.py) says why each of the others is set.
     _db["OPTIONS"] = {
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": " ".join(f"PRAGMA {pragma};" for pragma in SQLITE_PRAGMAS),
         "transaction_mode": "IMMEDIATE",
     }
 DATABASES = {"default": _db}
