@@ -28,8 +28,12 @@ EVENT_COLUMNS = (
     "event_time", "event_source", "event_attributes", "user_attributes", "device_attributes",
     "email_id", "mobile_number", "push_id", "campaign_id", "received_at",
 )
-_JSON = {EVENT_COLUMNS.index(c) for c in ("event_attributes", "user_attributes", "device_attributes")}
-_TIMES = {EVENT_COLUMNS.index(c) for c in ("event_time", "received_at")}
+# an event row is (tenant_id, contact_id, seq) + its tail: the columns from
+# `uid` on, which ingestion encodes before it takes the write lock
+TAIL_COLUMNS = EVENT_COLUMNS[3:]
+_TAIL_JSON = tuple(TAIL_COLUMNS.index(c) for c in ("event_attributes", "user_attributes", "device_attributes"))
+_TAIL_TIMES = tuple(TAIL_COLUMNS.index(c) for c in ("event_time", "received_at"))
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def sqlite_datetime(value: datetime) -> str:
@@ -42,49 +46,53 @@ def sqlite_datetime(value: datetime) -> str:
     return str(value.astimezone(UTC).replace(tzinfo=None))
 
 
-def datetime_encoder():
-    """The function that turns an aware datetime into what this database's
-    event insert takes: PostgreSQL's COPY takes it as it is, SQLite as text."""
-    return (lambda value: value) if connection.vendor == "postgresql" else sqlite_datetime
-
-
-def json_text(value) -> str:
-    return orjson.dumps(value).decode()
-
-
-def encode_row(row: tuple | list) -> tuple:
-    """A row in EVENT_COLUMNS order as the database takes it: JSON as text,
-    datetimes as datetime_encoder() gives them."""
-    at = datetime_encoder()
-    values = list(row)
-    for i in _JSON:
-        values[i] = json_text(values[i])
-    for i in _TIMES:
-        values[i] = at(values[i])
+def encode_tail(values: tuple | list) -> tuple | str:
+    """An event's tail (TAIL_COLUMNS: JSON as Python objects, aware datetimes)
+    as this database's insert takes it: for SQLite's executemany a tuple with
+    JSON and times as Django stores them; for PostgreSQL's COPY the text of
+    the row's tail, so that under the lock only the head is added to it."""
+    values = list(values)
+    for i in _TAIL_JSON:
+        values[i] = orjson.dumps(values[i]).decode()
+    if connection.vendor == "postgresql":
+        for i in _TAIL_TIMES:
+            values[i] = values[i].isoformat()
+        return _copy_text(values)
+    for i in _TAIL_TIMES:
+        values[i] = sqlite_datetime(values[i])
     return tuple(values)
+
+
+def _copy_text(values: list[str]) -> str:
+    """Text values as tab-separated COPY text: backslash, tab, newline and CR escaped."""
+    line = "\t".join(values)
+    # the common case, nothing to escape, costs one pass in C
+    if line.count("\t") == len(values) - 1 and not any(c in line for c in "\\\n\r"):
+        return line
+    return "\t".join(v.translate(_COPY_ESCAPES) for v in values)
 
 
 def insert_events(rows: list[tuple]) -> None:
     """Insert event rows given as tuples in EVENT_COLUMNS order (JSON values as Python objects)."""
-    insert_encoded([encode_row(row) for row in rows])
+    insert_tails([(row[0], row[1], row[2], encode_tail(row[3:])) for row in rows])
 
 
-def insert_encoded(rows: list[tuple]) -> None:
-    """Insert event rows already passed through encode_row."""
+def insert_tails(rows: list[tuple]) -> None:
+    """Insert event rows given as (tenant_id, contact_id, seq, encode_tail(...))."""
     table = Event._meta.db_table
     if connection.vendor == "postgresql":
         _copy_postgres(table, rows)
     else:
-        _executemany(table, rows)
+        _executemany(table, [(tenant, contact, seq, *tail) for tenant, contact, seq, tail in rows])
 
 
 def _copy_postgres(table: str, rows: list[tuple]) -> None:
     # the raw psycopg cursor (in Django's transaction); its errors wrapped as
     # Django's, so a duplicate surfaces as IntegrityError like on SQLite
+    data = "".join(f"{tenant}\t{contact}\t{seq}\t{tail}\n" for tenant, contact, seq, tail in rows)
     with (connection.cursor() as cursor, connection.wrap_database_errors,
           cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy):
-        for row in rows:
-            copy.write_row(row)
+        copy.write(data.encode())
 
 
 def _executemany(table: str, rows: list[tuple]) -> None:

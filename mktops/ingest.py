@@ -445,27 +445,26 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
     return outcome
 
 
-def _encode_tails(events) -> dict[str, tuple]:
-    """{event_uuid: the event's columns from `uid` on, as fastwrite.insert_encoded takes them}."""
-    at, text = fastwrite.datetime_encoder(), fastwrite.json_text
-    now = at(timezone.now())
+def _encode_tails(events) -> dict[str, tuple | str]:
+    """{event_uuid: the event's tail, as fastwrite.insert_tails takes it}."""
+    now = timezone.now()
     return {
-        ev.event_uuid: (
+        ev.event_uuid: fastwrite.encode_tail((
             ev.uid, ev.event_type, ev.event_code, ev.event_name, ev.event_uuid,
-            at(datetime.fromtimestamp(ev.event_time, tz=UTC)), ev.event_source or "API",
-            text(ev.event_attributes), text(ev.user_attributes), text(ev.device_attributes),
-            ev.email_id, ev.mobile_number, ev.push_id, _campaign_id(ev), now)
+            datetime.fromtimestamp(ev.event_time, tz=UTC), ev.event_source or "API", ev.event_attributes,
+            ev.user_attributes, ev.device_attributes, ev.email_id, ev.mobile_number, ev.push_id,
+            _campaign_id(ev), now))
         for ev in events
     }
 
 
-def _store(tenant: Tenant, counter: IngestCounter, events: list[EventIn], tails: dict[str, tuple]) -> None:
+def _store(tenant: Tenant, counter: IngestCounter, events: list[EventIn], tails: dict[str, tuple | str]) -> None:
     """Contacts, devices, catalogue and the events themselves, numbered from the counter."""
     contacts = _upsert_contacts(tenant, events)
     _upsert_devices(contacts, events)
     _update_catalogue(tenant, events)
-    fastwrite.insert_encoded([
-        (tenant.pk, contacts[ev.uid].pk, seq, *tails[ev.event_uuid])
+    fastwrite.insert_tails([
+        (tenant.pk, contacts[ev.uid].pk, seq, tails[ev.event_uuid])
         for seq, ev in enumerate(events, start=counter.last_seq + 1)
     ])
 

@@ -7,7 +7,7 @@ from django.db import connection
 from mktops.fastwrite import array_literal
 
 NASTY = ['plain', '', 'with "quotes"', "back\\slash", "tail\\", '{braces},commas', "NULL", " spaced ", "Zoë 用户 😀",
-         '{"json": "\\"x\\""}', "new\nline\ttab"]
+         '{"json": "\\"x\\""}', "new\nline\ttab", "cr\r\nlf", "\\N", "a\\tb", "\t"]
 
 
 def test_array_literal_quotes_every_element():
@@ -65,6 +65,28 @@ def test_events_written_by_fastwrite_read_back_as_the_orm_wrote_them(tenant_a):
     assert [e.event_time for e in stored] == times and [e.received_at for e in stored] == times
     assert stored[0].event_attributes == {"campaign_id": "c", "nested": {"x": [1, "ü"]}}
     assert Event.objects.filter(tenant=tenant_a, event_time__gte=times[1]).count() == 2
+
+
+def test_any_text_survives_the_insert_unchanged(tenant_a):
+    """Tabs, newlines, backslashes and quotes in text and JSON (COPY's text format escapes them)."""
+    from datetime import UTC, datetime
+
+    from django.db import transaction
+
+    from mktops.fastwrite import insert_events
+    from mktops.models import Contact, Event
+
+    contact = Contact.objects.create(tenant=tenant_a, uid="u")
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    with transaction.atomic():
+        insert_events([
+            (tenant_a.pk, contact.pk, seq, text, "USER_ACTION_EVENT", "C", text, f"uuid-{seq}", now, "API",
+             {"value": text, text: [text]}, {}, {}, "", "", text, text[:128], now)
+            for seq, text in enumerate(NASTY, start=1)])
+    stored = list(Event.objects.filter(tenant=tenant_a).order_by("seq"))
+    assert [e.uid for e in stored] == NASTY and [e.event_name for e in stored] == NASTY
+    assert [e.push_id for e in stored] == NASTY
+    assert [e.event_attributes for e in stored] == [{"value": t, t: [t]} for t in NASTY]
 
 
 def test_ingest_writers_of_several_processes_take_turns(db):
