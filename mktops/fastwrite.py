@@ -147,20 +147,6 @@ def writer_turn():
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def checkpoint() -> None:
-    """On SQLite, copies the log written so far back into the database file.
-
-    Called after an ingest batch has committed and given up its turn, so the
-    copying overlaps the next writer's batch instead of lengthening this
-    one's hold on the write lock. PASSIVE: it never waits for, nor blocks, a
-    writer or reader; SQLite's own checkpoint (wal_autocheckpoint) remains as
-    the backstop that keeps the log bounded. Inside a caller's transaction
-    SQLite cannot checkpoint, and there the backstop does it later."""
-    if connection.vendor == "sqlite" and not connection.in_atomic_block:
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-
 @dataclass(slots=True)
 class ContactRow:
     """A contact as ingestion needs it: model instances cost more than the query."""

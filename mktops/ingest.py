@@ -441,7 +441,6 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
         outcome.accepted = len(events)
         outcome.event_ids, message_ids = _store_messages(tenant, counter, events)
         publish_events_ingested(tenant=tenant, event_ids=outcome.event_ids, message_event_ids=message_ids)
-    fastwrite.checkpoint()
     return outcome
 
 

@@ -1,7 +1,6 @@
 """The plain-SQL helpers of the ingest hot path."""
 
 import orjson
-import pytest
 from django.db import connection
 
 from mktops.fastwrite import array_literal
@@ -116,21 +115,3 @@ def test_ingest_writers_of_several_processes_take_turns(db):
     finally:
         holder.kill()
         holder.wait()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_sqlite_copies_the_log_back_after_the_batch_has_committed(tenant_a):
-    """The checkpoint runs once the batch is committed and its turn given up, not while holding the lock."""
-    from django.test.utils import CaptureQueriesContext
-
-    from mktops.ingest import events_ingest
-    from tests.conftest import make_event
-
-    with CaptureQueriesContext(connection) as queries:
-        outcome = events_ingest(tenant=tenant_a, items=[make_event(i) for i in range(3)])
-    assert outcome.accepted == 3
-    statements = [q["sql"] for q in queries.captured_queries]
-    if connection.vendor == "postgresql":
-        assert not any("wal_checkpoint" in sql for sql in statements)
-    else:
-        assert statements[-1] == "PRAGMA wal_checkpoint(PASSIVE)"
