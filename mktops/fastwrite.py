@@ -46,21 +46,32 @@ def sqlite_datetime(value: datetime) -> str:
     return str(value.astimezone(UTC).replace(tzinfo=None))
 
 
-def encode_tail(values: tuple | list) -> tuple | str:
-    """An event's tail (TAIL_COLUMNS: JSON as Python objects, aware datetimes)
-    as this database's insert takes it: for SQLite's executemany a tuple with
-    JSON and times as Django stores them; for PostgreSQL's COPY the text of
-    the row's tail, so that under the lock only the head is added to it."""
+def tail_encoder():
+    """The function that turns an event's tail (TAIL_COLUMNS: JSON as Python
+    objects, aware datetimes) into what this database's insert takes: for
+    SQLite's executemany a tuple with JSON and times as Django stores them;
+    for PostgreSQL's COPY the text of the row's tail, so that under the lock
+    only the head is added to it. Chosen once per batch: looking the database
+    up through Django's connection proxy cost more than encoding a row."""
+    return _postgres_tail if connection.vendor == "postgresql" else _sqlite_tail
+
+
+def _sqlite_tail(values: tuple | list) -> tuple:
     values = list(values)
     for i in _TAIL_JSON:
         values[i] = orjson.dumps(values[i]).decode()
-    if connection.vendor == "postgresql":
-        for i in _TAIL_TIMES:
-            values[i] = values[i].isoformat()
-        return _copy_text(values)
     for i in _TAIL_TIMES:
         values[i] = sqlite_datetime(values[i])
     return tuple(values)
+
+
+def _postgres_tail(values: tuple | list) -> str:
+    values = list(values)
+    for i in _TAIL_JSON:
+        values[i] = orjson.dumps(values[i]).decode()
+    for i in _TAIL_TIMES:
+        values[i] = values[i].isoformat()
+    return _copy_text(values)
 
 
 def _copy_text(values: list[str]) -> str:
@@ -74,11 +85,12 @@ def _copy_text(values: list[str]) -> str:
 
 def insert_events(rows: list[tuple]) -> None:
     """Insert event rows given as tuples in EVENT_COLUMNS order (JSON values as Python objects)."""
-    insert_tails([(row[0], row[1], row[2], encode_tail(row[3:])) for row in rows])
+    encode = tail_encoder()
+    insert_tails([(row[0], row[1], row[2], encode(row[3:])) for row in rows])
 
 
 def insert_tails(rows: list[tuple]) -> None:
-    """Insert event rows given as (tenant_id, contact_id, seq, encode_tail(...))."""
+    """Insert event rows given as (tenant_id, contact_id, seq, tail encoded by tail_encoder())."""
     table = Event._meta.db_table
     if connection.vendor == "postgresql":
         _copy_postgres(table, rows)

@@ -446,9 +446,9 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
 
 def _encode_tails(events) -> dict[str, tuple | str]:
     """{event_uuid: the event's tail, as fastwrite.insert_tails takes it}."""
-    now = timezone.now()
+    now, encode = timezone.now(), fastwrite.tail_encoder()
     return {
-        ev.event_uuid: fastwrite.encode_tail((
+        ev.event_uuid: encode((
             ev.uid, ev.event_type, ev.event_code, ev.event_name, ev.event_uuid,
             datetime.fromtimestamp(ev.event_time, tz=UTC), ev.event_source or "API", ev.event_attributes,
             ev.user_attributes, ev.device_attributes, ev.email_id, ev.mobile_number, ev.push_id,
@@ -462,8 +462,9 @@ def _store(tenant: Tenant, counter: IngestCounter, events: list[EventIn], tails:
     contacts = _upsert_contacts(tenant, events)
     _upsert_devices(contacts, events)
     _update_catalogue(tenant, events)
+    tenant_id = tenant.pk
     fastwrite.insert_tails([
-        (tenant.pk, contacts[ev.uid].pk, seq, tails[ev.event_uuid])
+        (tenant_id, contacts[ev.uid].pk, seq, tails[ev.event_uuid])
         for seq, ev in enumerate(events, start=counter.last_seq + 1)
     ])
 
