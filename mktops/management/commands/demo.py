@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 
@@ -20,6 +21,9 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=os.environ.copy())
         self.stdout.write(f"django-q2 cluster started (pid {cluster.pid}); console at http://{addrport}/admin/")
+        # stopped with SIGTERM (kill, a process manager) as with Ctrl-C: the
+        # cluster goes down with it instead of running on without a parent
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             call_command("runserver", addrport, use_reloader=False)
         finally:
