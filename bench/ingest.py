@@ -187,6 +187,9 @@ def main() -> None:
                              "(default: one per core, as deployed)")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds, best of each (default 3)")
     args = parser.parse_args()
+    for name in ("events", "batch", "workers", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
     configured = os.environ.get("DATABASE_URL", "sqlite:///")
     engine = "SQLite" if configured.startswith("sqlite") else "PostgreSQL"
     events = make_events(args.events)

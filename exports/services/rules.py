@@ -10,17 +10,7 @@ from exports.models import Encryption, ExportConnection, Frequency
 from exports.regions import REGION_CODES
 from mktops import clock, pgp
 from mktops.models import EventName, UserAttributeName
-from mktops.storage.s3 import (  # noqa: F401 - the bucket rules' messages, named here for the form and tests
-    ERR_BUCKET_CHARS,
-    ERR_BUCKET_DOTS,
-    ERR_BUCKET_EDGES,
-    ERR_BUCKET_IP,
-    ERR_BUCKET_LENGTH,
-    ERR_BUCKET_PREFIX,
-    ERR_BUCKET_SUFFIX,
-    KMS_ARN_RE,
-    bucket_name_errors,
-)
+from mktops.storage.s3 import KMS_ARN_RE, bucket_name_errors
 
 ERR_NAME_RULE = ("Use 1-64 letters, digits, underscores, hyphens and dots, starting with a letter or digit "
                  "(the name becomes part of the file path).")

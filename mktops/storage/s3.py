@@ -33,7 +33,6 @@ KMS_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})$")
 
 
-
 def bucket_name_errors(name: str) -> list[str]:
     """S3's naming rules for general purpose buckets."""
     errors = []
@@ -55,7 +54,6 @@ def bucket_name_errors(name: str) -> list[str]:
     if name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")):
         errors.append(ERR_BUCKET_SUFFIX)
     return errors
-
 
 
 # S3 requires parts of at least 5 MiB, except the last one

@@ -12,6 +12,7 @@ from mktops import clock as mk_clock
 from mktops.jobs import JobStatus
 from mktops.models import AuditLog
 from mktops.pgp import ERR_PGP_GARBAGE
+from mktops.storage import s3 as s3_rules  # not `s3`: that is the S3 server fixture here
 from tests.conftest import make_event
 from tests.exports.conftest import run_due
 
@@ -124,13 +125,13 @@ def test_pgp_key_validated_on_save_and_shown(as_operator_a, tenant_a, bucket, gp
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("bucket", "My_Bucket", rules.ERR_BUCKET_CHARS),
-    ("bucket", "ab", rules.ERR_BUCKET_LENGTH),
-    ("bucket", "192.168.5.4", rules.ERR_BUCKET_IP),
-    ("bucket", "my..bucket", rules.ERR_BUCKET_DOTS),
-    ("bucket", "-bucket", rules.ERR_BUCKET_EDGES),
-    ("bucket", "xn--bucket", rules.ERR_BUCKET_PREFIX),
-    ("bucket", "bucket-s3alias", rules.ERR_BUCKET_SUFFIX),
+    ("bucket", "My_Bucket", s3_rules.ERR_BUCKET_CHARS),
+    ("bucket", "ab", s3_rules.ERR_BUCKET_LENGTH),
+    ("bucket", "192.168.5.4", s3_rules.ERR_BUCKET_IP),
+    ("bucket", "my..bucket", s3_rules.ERR_BUCKET_DOTS),
+    ("bucket", "-bucket", s3_rules.ERR_BUCKET_EDGES),
+    ("bucket", "xn--bucket", s3_rules.ERR_BUCKET_PREFIX),
+    ("bucket", "bucket-s3alias", s3_rules.ERR_BUCKET_SUFFIX),
     ("folder_path", "/my_folder", rules.ERR_FOLDER_SLASHES),
     ("folder_path", "my_folder/", rules.ERR_FOLDER_SLASHES),
     ("folder_path", "a//b", rules.ERR_FOLDER_EMPTY_PART),

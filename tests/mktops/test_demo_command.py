@@ -8,7 +8,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.fixtures.servers import _wait_for_port, free_port
+from tests.fixtures.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,7 @@ def test_demo_serves_the_console_and_takes_its_cluster_down_on_sigterm(tmp_path)
                 cluster_pid = int(line.split("(pid ")[1].split(")")[0])
                 break
         assert cluster_pid and _running(cluster_pid)
-        _wait_for_port(port, seconds=60)
+        wait_for_port(port, seconds=60)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/") as page:
             assert page.status == 200 and b"mktops" in page.read()
         demo.send_signal(signal.SIGTERM)  # as kill or a process manager stops it
