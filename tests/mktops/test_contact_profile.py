@@ -194,3 +194,20 @@ def test_profile_panels_add_boxes_and_a_failing_one_is_skipped(as_support_a, con
     assert response.status_code == 200
     assert '<div class="module" id="q-panel">jane.doe@example.com is not quarantined</div>' in (
         response.content.decode())
+
+
+def test_the_profile_makes_as_many_queries_for_a_full_page_as_for_two_events(as_support_a, tenant_a):
+    """No query per timeline row: sent events with messages and devices on every row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for(uid, count):
+        events_ingest(tenant=tenant_a, items=[
+            email_sent_event(i, uid=uid, event_uuid=f"{uid}-{i}", event_time=T0 + i, push_id=f"tok-{uid}",
+                             device_attributes={"platform": "ios"}) for i in range(count)])
+        contact = Contact.objects.get(tenant=tenant_a, uid=uid)
+        with CaptureQueriesContext(connection) as queries:
+            assert as_support_a.get(profile_url(contact)).status_code == 200
+        return len(queries)
+
+    assert queries_for("few", 2) == queries_for("many", TIMELINE_PAGE_SIZE)
