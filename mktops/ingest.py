@@ -347,6 +347,7 @@ def _upsert_contacts(tenant: Tenant, events: list[EventIn]) -> dict[str, fastwri
     contacts = fastwrite.load_contacts(tenant.pk, uids)
     new = {uid: fastwrite.ContactRow(pk=None, uid=uid) for uid in uids if uid not in contacts}
     contacts.update(new)
+    loaded = {uid: (c.email, c.mobile_number) for uid, c in contacts.items() if uid not in new}
     changed = {}
     for ev in events:
         c = contacts[ev.uid]
@@ -360,8 +361,13 @@ def _upsert_contacts(tenant: Tenant, events: list[EventIn]) -> dict[str, fastwri
                 changed[c.uid] = c
     if new:
         fastwrite.insert_contacts(tenant, list(new.values()))
-    if changed:
-        fastwrite.update_contacts(list(changed.values()))
+    # most updates change only attributes: written without the email and mobile columns
+    renamed = [c for c in changed.values() if (c.email, c.mobile_number) != loaded[c.uid]]
+    if renamed:
+        fastwrite.update_contacts(renamed, identity=True)
+    if len(renamed) < len(changed):
+        fastwrite.update_contacts([c for c in changed.values() if (c.email, c.mobile_number) == loaded[c.uid]],
+                                  identity=False)
     return contacts
 
 
@@ -430,17 +436,18 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
             # (tenant, event_uuid) index finds out for free while inserting;
             # only a batch that does repeat one pays for looking them up
             with transaction.atomic():
-                _store(tenant, counter, events, tails)
+                ids = _store(tenant, counter, events, tails)
         except IntegrityError:
             existing = fastwrite.existing_uuids(tenant.pk, list(fresh))
             outcome.duplicates += len(existing)
             events = [ev for uuid, ev in fresh.items() if uuid not in existing]
             if not events:
                 return outcome
-            _store(tenant, counter, events, tails)
-        outcome.accepted = len(events)
-        outcome.event_ids, message_ids = _store_messages(tenant, counter, events)
-        publish_events_ingested(tenant=tenant, event_ids=outcome.event_ids, message_event_ids=message_ids)
+            ids = _store(tenant, counter, events, tails)
+        outcome.accepted, outcome.event_ids = len(events), ids
+        message_ids = _store_messages(tenant, counter, events, ids)
+    # after the writer's turn: the receivers run on their own time, not the next batch's
+    publish_events_ingested(tenant=tenant, event_ids=ids, message_event_ids=message_ids)
     return outcome
 
 
@@ -457,32 +464,31 @@ def _encode_tails(events) -> dict[str, tuple | str]:
     }
 
 
-def _store(tenant: Tenant, counter: IngestCounter, events: list[EventIn], tails: dict[str, tuple | str]) -> None:
-    """Contacts, devices, catalogue and the events themselves, numbered from the counter."""
+def _store(tenant: Tenant, counter: IngestCounter, events: list[EventIn], tails: dict[str, tuple | str]) -> list[int]:
+    """Contacts, devices, catalogue and the events themselves, numbered from the counter;
+    returns the events' ids in order."""
     contacts = _upsert_contacts(tenant, events)
     _upsert_devices(contacts, events)
     _update_catalogue(tenant, events)
     tenant_id = tenant.pk
-    fastwrite.insert_tails([
+    return fastwrite.insert_tails([
         (tenant_id, contacts[ev.uid].pk, seq, tails[ev.event_uuid])
         for seq, ev in enumerate(events, start=counter.last_seq + 1)
     ])
 
 
-def _store_messages(tenant: Tenant, counter: IngestCounter, events: list[EventIn]) -> tuple[list[int], list[int]]:
+def _store_messages(tenant: Tenant, counter: IngestCounter, events: list[EventIn], ids: list[int]) -> list[int]:
     """Moves the counter past the stored events and keeps their messages; returns the
-    events' ids in order, and the ids of those with a message."""
-    first_seq = counter.last_seq + 1
+    ids of the events with a message."""
     counter.last_seq += len(events)
     counter.save(update_fields=["last_seq"])
-    ids = fastwrite.event_ids(tenant.pk, first_seq, counter.last_seq)
     messages = [
-        SentMessage(event_id=ids[seq], tenant=tenant, content=ev.message, size=len(orjson.dumps(ev.message)))
-        for seq, ev in enumerate(events, start=first_seq) if ev.message is not None
+        SentMessage(event_id=event_id, tenant=tenant, content=ev.message, size=len(orjson.dumps(ev.message)))
+        for event_id, ev in zip(ids, events, strict=True) if ev.message is not None
     ]
     if messages:
         SentMessage.objects.bulk_create(messages, batch_size=500)
-    return [ids[seq] for seq in range(first_seq, counter.last_seq + 1)], [m.event_id for m in messages]
+    return [m.event_id for m in messages]
 
 
 __all__ = ["EventIn", "EventType", "events_ingest", "parse_batch", "ShapeError", "TooLarge"]

@@ -88,6 +88,31 @@ def test_any_text_survives_the_insert_unchanged(tenant_a):
     assert [e.event_attributes for e in stored] == [{"value": t, t: [t]} for t in NASTY]
 
 
+def test_insert_events_returns_the_ids_the_database_gave(tenant_a):
+    """In the order given, also after the newest rows were deleted (their ids are not used again)."""
+    from datetime import UTC, datetime
+
+    from django.db import transaction
+
+    from mktops.fastwrite import insert_events
+    from mktops.models import Contact, Event
+
+    contact = Contact.objects.create(tenant=tenant_a, uid="u")
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def insert(seqs):
+        with transaction.atomic():
+            return insert_events([(tenant_a.pk, contact.pk, seq, "u", "USER_ACTION_EVENT", "C", "N", f"uuid-{seq}",
+                                   now, "API", {}, {}, {}, "", "", "", "", now) for seq in seqs])
+
+    first = insert(range(1, 6))
+    Event.objects.filter(seq__gte=4).delete()
+    second = insert(range(6, 9))
+    assert dict(Event.objects.values_list("seq", "id")) == dict(zip([1, 2, 3, 6, 7, 8], first[:3] + second,
+                                                                    strict=True))
+    assert min(second) > max(first) and insert([]) == []
+
+
 def test_ingest_writers_of_several_processes_take_turns(db):
     """On SQLite a second process waits on the lock file until the first is done; PostgreSQL needs no turn."""
     import select

@@ -290,6 +290,37 @@ def test_the_contact_is_created_then_updated_with_merged_attributes(api, tenant_
     assert Contact.objects.filter(tenant=tenant_a).count() == 1
 
 
+def test_one_batch_changes_attributes_of_some_contacts_and_addresses_of_others(api, tenant_a):
+    ok(api("/events", {"events": [make_event(i, uid=f"c-{i}", user_attributes={"plan": "free"},
+                                             email_id=f"c{i}@example.com") for i in range(4)]}))
+    untouched = Contact.objects.get(tenant=tenant_a, uid="c-3").updated_at
+    ok(api("/events", {"events": [
+        make_event(10, uid="c-0", user_attributes={"plan": "pro"}),  # attributes only
+        make_event(11, uid="c-1", email_id="new1@example.com"),  # address only
+        make_event(12, uid="c-2", user_attributes={"plan": "pro"}, mobile_number="+15550002"),  # both
+        make_event(13, uid="c-3", email_id="c3@example.com", user_attributes={"plan": "free"}),  # nothing new
+    ]}))
+    got = {c.uid: (c.email, c.mobile_number, c.attributes) for c in Contact.objects.filter(tenant=tenant_a)}
+    assert got == {
+        "c-0": ("c0@example.com", "", {"plan": "pro"}),
+        "c-1": ("new1@example.com", "", {"plan": "free"}),
+        "c-2": ("c2@example.com", "+15550002", {"plan": "pro"}),
+        "c-3": ("c3@example.com", "", {"plan": "free"}),
+    }
+    # the email and mobile lookups find the new addresses
+    assert Contact.objects.get(tenant=tenant_a, email="new1@example.com").uid == "c-1"
+    assert Contact.objects.get(tenant=tenant_a, mobile_number="+15550002").uid == "c-2"
+    assert Contact.objects.get(tenant=tenant_a, uid="c-3").updated_at == untouched
+
+
+def test_new_contacts_of_a_batch_each_get_their_own_events(api, tenant_a):
+    Contact.objects.create(tenant=tenant_a, uid="gone").delete()  # a used id the next ones do not take
+    ok(api("/events", {"events": [make_event(i, uid=f"new-{i % 7}") for i in range(30)]}))
+    events = Event.objects.filter(tenant=tenant_a).select_related("contact")
+    assert len(events) == 30 and all(e.contact.uid == e.uid for e in events)
+    assert Contact.objects.filter(tenant=tenant_a).count() == 7
+
+
 def test_a_later_event_without_email_keeps_the_known_one(api, tenant_a):
     ok(api("/events", {"events": [make_event(1, uid="c", email_id="a@example.com")]}))
     ok(api("/events", {"events": [make_event(2, uid="c")]}))
