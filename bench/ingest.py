@@ -71,7 +71,9 @@ def bench_env(database_url: str) -> dict:
     env.update(DATABASE_URL=database_url, DEBUG="0", SECRET_KEY="bench-" + "k" * 50,
                MKTOPS_FIELD_KEYS="q1R0bVwE7dAm6m0c9oWJ8sJq1m2nJ4y6fQyb0c9S3JI=",
                ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="0", MKTOPS_STATIC_MANIFEST="0",
-               LOG_LEVEL="WARNING")
+               LOG_LEVEL="WARNING",
+               # static files come from the apps (no collectstatic for a benchmark): not worth a warning per worker
+               PYTHONWARNINGS="ignore:No directory at")
     env.pop("REDIS_URL", None)
     return env
 
