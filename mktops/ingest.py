@@ -389,21 +389,41 @@ def _upsert_devices(contacts: dict[str, fastwrite.ContactRow], events: list[Even
     )
 
 
+# {(catalogue model, tenant id): names this process knows are in it}. Names are
+# only ever added (a tenant's go with the tenant), so a batch looks up only the
+# names it has not seen before: most batches then ask the database nothing.
+# Remembered after commit, so a batch that rolls back teaches nothing.
+_known_names: dict[tuple[type, int], set[str]] = {}
+KNOWN_NAMES_LIMIT = 10_000  # per tenant and catalogue; beyond it forgotten and learned again
+
+
 def _update_catalogue(tenant: Tenant, events: list[EventIn]) -> None:
-    names = {ev.event_name for ev in events}
-    known = set(EventName.objects.filter(tenant=tenant, name__in=names).values_list("name", flat=True))
-    if names - known:
-        EventName.objects.bulk_create(
-            [EventName(tenant=tenant, name=n) for n in names - known], ignore_conflicts=True
-        )
+    _add_to_catalogue(EventName, tenant, {ev.event_name for ev in events})
     attrs = {k[:255] for ev in events for k in ev.user_attributes}
     if attrs:
-        known = set(UserAttributeName.objects.filter(tenant=tenant, name__in=attrs)
-                    .values_list("name", flat=True))
-        if attrs - known:
-            UserAttributeName.objects.bulk_create(
-                [UserAttributeName(tenant=tenant, name=n) for n in attrs - known], ignore_conflicts=True
-            )
+        _add_to_catalogue(UserAttributeName, tenant, attrs)
+
+
+def _add_to_catalogue(model: type[EventName | UserAttributeName], tenant: Tenant, names: set[str]) -> None:
+    known = _known_names.setdefault((model, tenant.pk), set())
+    unseen = names - known
+    if not unseen:
+        return
+    stored = set(model.objects.filter(tenant=tenant, name__in=unseen).values_list("name", flat=True))
+    if unseen - stored:
+        model.objects.bulk_create([model(tenant=tenant, name=n) for n in unseen - stored], ignore_conflicts=True)
+    transaction.on_commit(lambda: _remember(known, unseen))
+
+
+def _remember(known: set[str], names: set[str]) -> None:
+    if len(known) + len(names) > KNOWN_NAMES_LIMIT:
+        known.clear()
+    known.update(names)
+
+
+def forget_known_names() -> None:
+    """Empties the memory of catalogue names (tests: a tenant id may come again)."""
+    _known_names.clear()
 
 
 def _campaign_id(ev: EventIn) -> str:

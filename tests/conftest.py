@@ -30,6 +30,16 @@ def django_db_modify_db_settings(tmp_path_factory):
         database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
 
 
+@pytest.fixture(autouse=True)
+def _forget_known_catalogue_names():
+    """Each test starts with ingestion's memory of catalogue names empty: on SQLite a
+    tenant can get the id of a tenant that an earlier test created and rolled back."""
+    yield
+    from mktops.ingest import forget_known_names
+
+    forget_known_names()
+
+
 @pytest.fixture
 def tenant_a(db):
     return services.tenant_create(slug="tenant-a", name="Tenant A", db_name="tenant_a")

@@ -4,8 +4,9 @@ import json
 
 import orjson
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from mktops.dispatch import events_ingested
 from mktops.ingest import MAX_DEPTH, RULE_DEPTH, RULE_NUL, events_ingest
@@ -361,6 +362,24 @@ def test_the_catalogue_keeps_event_and_attribute_names_per_tenant(api, tenant_a,
     assert set(EventName.objects.filter(tenant=tenant_a).values_list("name", flat=True)) == {"Purchase", "App Opened"}
     assert set(UserAttributeName.objects.filter(tenant=tenant_a).values_list("name", flat=True)) == {"city", "plan"}
     assert set(EventName.objects.filter(tenant=tenant_b).values_list("name", flat=True)) == {"B only"}
+
+
+def test_known_catalogue_names_are_not_looked_up_again(api, tenant_a, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        ok(api("/events", {"events": [make_event(1, user_attributes={"plan": "pro"})]}))
+    # a later batch with the same names asks nothing about the catalogue
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        ok(api("/events", {"events": [make_event(2, user_attributes={"plan": "free"})]}))
+    catalogue = [q["sql"] for q in queries.captured_queries if "eventname" in q["sql"] or "attributename" in q["sql"]]
+    assert catalogue == []
+    # a new name is still added, and a batch that rolls back teaches nothing
+    with pytest.raises(RuntimeError), transaction.atomic():
+        events_ingest(tenant=tenant_a, items=[make_event(3, event_name="Rolled Back")])
+        raise RuntimeError("the caller's transaction fails")
+    with django_capture_on_commit_callbacks(execute=True):
+        ok(api("/events", {"events": [make_event(4, event_name="Rolled Back", user_attributes={"ltv": 1})]}))
+    assert set(EventName.objects.filter(tenant=tenant_a).values_list("name", flat=True)) == {"Purchase", "Rolled Back"}
+    assert set(UserAttributeName.objects.filter(tenant=tenant_a).values_list("name", flat=True)) == {"plan", "ltv"}
 
 
 @pytest.mark.parametrize("attributes, expected", [
