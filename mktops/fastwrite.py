@@ -125,12 +125,18 @@ def _executemany(table: str, rows: list[tuple]) -> list[int]:
             f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed names
             rows,
         )
-        # one statement of the only writer (SQLite lets one in at a time), on an
-        # AUTOINCREMENT key: its rows took consecutive ids ending at the last one.
-        # Reading them back by seq cost as much as a tenth of the insert.
-        cursor.execute("SELECT last_insert_rowid()")
-        last = cursor.fetchone()[0]
-    return list(range(last - len(rows) + 1, last + 1))
+        return _inserted_ids(cursor, len(rows))
+
+
+def _inserted_ids(cursor, count: int) -> list[int]:
+    """The ids SQLite gave the `count` rows of the executemany just run.
+
+    One statement of the only writer (SQLite lets one in at a time), on an
+    AUTOINCREMENT key: its rows took consecutive ids ending at the last one.
+    Reading them back cost as much as a tenth of the insert."""
+    cursor.execute("SELECT last_insert_rowid()")
+    last = cursor.fetchone()[0]
+    return list(range(last - count + 1, last + 1))
 
 
 _lock_files: dict[str, int] = {}
@@ -190,38 +196,34 @@ def array_literal(values) -> str:
     ) + "}"
 
 
+def _one_of(column: str, values: list[str]) -> tuple[str, str]:
+    """(SQL condition, its one parameter) for `column` being one of `values`: an
+    array on PostgreSQL, a JSON list on SQLite. One parameter, not a placeholder
+    per value: no limit on their number (SQLite allows at most 32,766) and no
+    statement text to build per batch."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::text[])", array_literal(values)
+    return f"{column} IN (SELECT value FROM json_each(%s))", orjson.dumps(values).decode()  # noqa: S608 - fixed names
+
+
 def load_contacts(tenant_id: int, uids: list[str]) -> dict[str, ContactRow]:
     from mktops.models import Contact
 
-    if connection.vendor == "postgresql":
-        # one array parameter instead of a thousand placeholders; rows decoded
-        # here with orjson, not field by field through the ORM
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, uid, email, mobile_number, attributes::text FROM {Contact._meta.db_table} "  # noqa: S608
-                "WHERE tenant_id = %s AND uid = ANY(%s::text[])", [tenant_id, array_literal(uids)])
-            return {row[1]: ContactRow(row[0], row[1], row[2], row[3], orjson.loads(row[4]))
-                    for row in cursor.fetchall()}
+    # rows decoded here with orjson, not field by field through the ORM
+    attributes = "attributes::text" if connection.vendor == "postgresql" else "attributes"
+    condition, param = _one_of("uid", uids)
     with connection.cursor() as cursor:
-        # the uids as one JSON parameter: no limit on their number (SQLite allows
-        # at most 32,766 placeholders) and no statement text to build per batch
         cursor.execute(
-            f"SELECT id, uid, email, mobile_number, attributes FROM {Contact._meta.db_table} "  # noqa: S608
-            "WHERE tenant_id = %s AND uid IN (SELECT value FROM json_each(%s))",
-            [tenant_id, orjson.dumps(uids).decode()])
+            f"SELECT id, uid, email, mobile_number, {attributes} FROM {Contact._meta.db_table} "  # noqa: S608
+            f"WHERE tenant_id = %s AND {condition}", [tenant_id, param])
         return {row[1]: ContactRow(row[0], row[1], row[2], row[3], orjson.loads(row[4])) for row in cursor.fetchall()}
 
 
 def existing_uuids(tenant_id: int, uuids: list[str]) -> set[str]:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT event_uuid FROM {Event._meta.db_table} "  # noqa: S608 - fixed names
-                           "WHERE tenant_id = %s AND event_uuid = ANY(%s::text[])", [tenant_id, array_literal(uuids)])
-            return {row[0] for row in cursor.fetchall()}
+    condition, param = _one_of("event_uuid", uuids)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT event_uuid FROM {Event._meta.db_table} "  # noqa: S608 - fixed names
-                       "WHERE tenant_id = %s AND event_uuid IN (SELECT value FROM json_each(%s))",
-                       [tenant_id, orjson.dumps(uuids).decode()])
+                       f"WHERE tenant_id = %s AND {condition}", [tenant_id, param])
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -251,28 +253,27 @@ def insert_contacts(tenant, contacts: list) -> None:
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [(tenant.pk, *row, stamp, stamp) for row in values],
             )
-            # consecutive AUTOINCREMENT ids, as for events (_executemany)
-            cursor.execute("SELECT last_insert_rowid()")
-            last = cursor.fetchone()[0]
-            ids = dict(zip((c.uid for c in contacts), range(last - len(contacts) + 1, last + 1), strict=True))
+            ids = dict(zip((c.uid for c in contacts), _inserted_ids(cursor, len(contacts)), strict=True))
     for c in contacts:
         c.pk = ids[c.uid]
 
 
-def update_contacts(contacts: list, *, identity: bool = True) -> None:
-    """Write the attributes of changed contacts, and their email and mobile number
-    with `identity`. Without it the email and mobile indexes are left alone: on
-    SQLite naming a column in SET rewrites its index entries even when the value
-    is the same, which doubled the cost of the update. PostgreSQL compares the
-    values itself (an unchanged indexed value leaves its index alone), so there
-    one statement writes all three."""
+def update_contacts(renamed: list[ContactRow], reattributed: list[ContactRow]) -> None:
+    """Write changed contacts: `renamed` have a new email or mobile number (and
+    maybe attributes), `reattributed` only new attributes.
+
+    On SQLite the two are written apart: naming a column in SET rewrites its
+    index entries even when the value is the same, which doubled the cost of
+    an attributes-only update. PostgreSQL compares the values itself (an
+    unchanged indexed value leaves its index alone): one statement writes all."""
     from mktops.models import Contact
 
     now = timezone.now()
     table = Contact._meta.db_table
-    rows = [(c.pk, c.email, c.mobile_number, orjson.dumps(c.attributes).decode()) for c in contacts]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            rows = [(c.pk, c.email, c.mobile_number, orjson.dumps(c.attributes).decode())
+                    for c in (*renamed, *reattributed)]
             ids, emails, mobiles, attrs = (array_literal(col) for col in zip(*rows, strict=True))
             cursor.execute(
                 f"UPDATE {table} AS c SET email = v.email, mobile_number = v.mobile, attributes = v.attrs, "  # noqa: S608
@@ -282,14 +283,14 @@ def update_contacts(contacts: list, *, identity: bool = True) -> None:
             )
             return
         stamp = connection.ops.adapt_datetimefield_value(now)
-        if identity:
+        if renamed:
             cursor.executemany(
                 f"UPDATE {table} SET email = %s, mobile_number = %s, attributes = %s, updated_at = %s "  # noqa: S608
                 "WHERE id = %s",
-                [(email, mobile, attr, stamp, pk) for pk, email, mobile, attr in rows],
+                [(c.email, c.mobile_number, orjson.dumps(c.attributes).decode(), stamp, c.pk) for c in renamed],
             )
-        else:
+        if reattributed:
             cursor.executemany(
                 f"UPDATE {table} SET attributes = %s, updated_at = %s WHERE id = %s",  # noqa: S608
-                [(attr, stamp, pk) for pk, _, _, attr in rows],
+                [(orjson.dumps(c.attributes).decode(), stamp, c.pk) for c in reattributed],
             )

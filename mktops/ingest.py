@@ -361,13 +361,11 @@ def _upsert_contacts(tenant: Tenant, events: list[EventIn]) -> dict[str, fastwri
                 changed[c.uid] = c
     if new:
         fastwrite.insert_contacts(tenant, list(new.values()))
-    # most updates change only attributes: written without the email and mobile columns
-    renamed = [c for c in changed.values() if (c.email, c.mobile_number) != loaded[c.uid]]
-    if renamed:
-        fastwrite.update_contacts(renamed, identity=True)
-    if len(renamed) < len(changed):
-        fastwrite.update_contacts([c for c in changed.values() if (c.email, c.mobile_number) == loaded[c.uid]],
-                                  identity=False)
+    if changed:
+        renamed, reattributed = [], []
+        for c in changed.values():
+            (renamed if (c.email, c.mobile_number) != loaded[c.uid] else reattributed).append(c)
+        fastwrite.update_contacts(renamed, reattributed)
     return contacts
 
 
