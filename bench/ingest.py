@@ -130,9 +130,15 @@ COLUMNS = ("tenant_id", "contact_id", "seq", "uid", "event_type", "event_code", 
 
 
 def floor_rows(events: list[dict]) -> list[tuple]:
+    """The rows the API stores for `events`, as a fresh database numbers them: a
+    contact id per uid in order of first appearance (its index is written at as
+    many places as the API's is), seq from 1."""
     now = datetime.now(tz=UTC)
+    contact_ids: dict[str, int] = {}
+    for e in events:
+        contact_ids.setdefault(e["uid"], len(contact_ids) + 1)
     return [
-        (1, 1, i, e["uid"], e["event_type"], e["event_code"], e["event_name"], e["event_uuid"],
+        (1, contact_ids[e["uid"]], i, e["uid"], e["event_type"], e["event_code"], e["event_name"], e["event_uuid"],
          datetime.fromtimestamp(e["event_time"], tz=UTC), "API", json.dumps(e["event_attributes"]),
          json.dumps(e["user_attributes"]), json.dumps(e["device_attributes"]), e["email_id"], "", "",
          e["event_attributes"]["campaign_id"], now)
