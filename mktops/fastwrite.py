@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from mktops.models import Event
@@ -173,6 +173,43 @@ def writer_turn():
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextmanager
+def batch_transaction():
+    """The writer's turn and the transaction of one ingest batch.
+
+    On PostgreSQL, when the batch's transaction is its own (not part of a
+    caller's), the commit does not wait for the log to reach the disk, so the
+    tenant's counter row is free for the next batch the moment the commit is
+    written; the flush is then awaited after it, before the caller answers:
+    a synchronous commit flushes the whole log up to its own record, the
+    batch's commit included. Nothing is answered before it is durable.
+    Those who read the batch between the two steps (the next batch, an
+    export run choosing its range) are covered the same way: the log is
+    flushed in order, so their own synchronous commit makes what they read
+    durable first."""
+    early = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with writer_turn(), transaction.atomic():
+        if early:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+    if early:
+        wait_until_durable()
+
+
+def wait_until_durable() -> None:
+    """PostgreSQL: returns once every commit made so far is on disk.
+
+    A synchronous commit flushes the log up to its own record, but only a
+    transaction that wrote to the log waits for that (one that merely took
+    a transaction id does not). A transactional logical-decoding message is
+    the smallest such write any role may make: a few bytes, no table, no
+    lock; logical-decoding consumers, if any, see it under the prefix
+    "mktops.flush"."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_logical_emit_message(true, 'mktops.flush', '')")
 
 
 @dataclass(slots=True)

@@ -445,7 +445,7 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
     # every writer, so only what needs the database happens while holding it
     tails = _encode_tails(fresh.values())
     IngestCounter.objects.get_or_create(tenant=tenant)
-    with fastwrite.writer_turn(), transaction.atomic():
+    with fastwrite.batch_transaction():
         # holding the counter row until commit makes sequence order = commit order
         counter = IngestCounter.objects.select_for_update().get(pk=tenant.pk)
         events = list(fresh.values())

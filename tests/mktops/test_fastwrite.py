@@ -1,6 +1,7 @@
 """The plain-SQL helpers of the ingest hot path."""
 
 import orjson
+import pytest
 from django.db import connection
 
 from mktops.fastwrite import array_literal
@@ -140,3 +141,51 @@ def test_ingest_writers_of_several_processes_take_turns(db):
     finally:
         holder.kill()
         holder.wait()
+
+
+def _show_synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_frees_its_lock_before_the_disk_flush_and_returns_after_it():
+    """PostgreSQL: the batch's commit does not wait for the disk (the tenant's
+    lock is free sooner), and batch_transaction returns only once the log is
+    flushed past everything the batch wrote. SQLite: it is the writer's turn."""
+    from mktops import fastwrite
+    from mktops.models import Tenant
+
+    if connection.vendor != "postgresql":
+        with fastwrite.batch_transaction():
+            Tenant.objects.create(slug="flush", name="Flush", db_name="flush")
+            assert connection.in_atomic_block
+            # the turn: the lock file beside the database, and the process's own lock with it
+            assert fastwrite._turn_in_process.locked()
+        assert not fastwrite._turn_in_process.locked()
+        assert Tenant.objects.filter(slug="flush").exists()
+        return
+    with fastwrite.batch_transaction():
+        assert _show_synchronous_commit() == "off"
+        Tenant.objects.create(slug="flush", name="Flush", db_name="flush")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_insert_lsn()")
+            written = cursor.fetchone()[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [written])
+        assert cursor.fetchone()[0] is True
+    assert _show_synchronous_commit() == "on"  # SET LOCAL ended with the transaction
+    assert Tenant.objects.filter(slug="flush").exists()
+
+
+def test_inside_a_callers_transaction_the_commit_is_the_callers(db):
+    from django.db import transaction
+
+    from mktops import fastwrite
+
+    with transaction.atomic(), fastwrite.batch_transaction():
+        if connection.vendor == "postgresql":
+            # the caller commits, maybe after more work: its commit waits for the disk as usual
+            assert _show_synchronous_commit() == "on"
+        assert connection.in_atomic_block
