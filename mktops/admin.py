@@ -80,6 +80,11 @@ class TenantAdmin(TenantScopedAdmin):
                                              "pii_tokenised_sending")}),
     )
 
+    def delete_queryset(self, request, queryset):
+        # one by one, through Tenant.delete: it waits for the tenant's ingestion
+        for tenant in queryset:
+            tenant.delete()
+
     def tenant_id_of(self, obj):
         return obj.pk
 

@@ -9,7 +9,7 @@ from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
-from mktops.ingest import EventIn, ShapeError, TooLarge, events_ingest, parse_batch
+from mktops.ingest import EventIn, ShapeError, TenantGone, TooLarge, events_ingest, parse_batch
 from mktops.services import api_key_authenticate
 
 
@@ -131,7 +131,10 @@ def post_events(request: HttpRequest):
         return Status(413, {"detail": str(exc)})
     except ShapeError as exc:
         return Status(400, {"detail": str(exc)})
-    outcome = events_ingest(tenant=request.tenant, items=items)
+    try:
+        outcome = events_ingest(tenant=request.tenant, items=items)
+    except TenantGone:
+        return Status(401, {"detail": "The tenant of this API key has been deleted; nothing was stored."})
     return Status(200, {
         "accepted": outcome.accepted,
         "duplicates": outcome.duplicates,

@@ -444,10 +444,12 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
     # encoded before the write lock is taken: on SQLite the lock serialises
     # every writer, so only what needs the database happens while holding it
     tails = _encode_tails(fresh.values())
-    IngestCounter.objects.get_or_create(tenant=tenant)
+    try:
+        IngestCounter.objects.get_or_create(tenant=tenant)
+    except IntegrityError:  # the tenant was deleted since the key was checked
+        raise TenantGone from None
     with fastwrite.batch_transaction():
-        # holding the counter row until commit makes sequence order = commit order
-        counter = IngestCounter.objects.select_for_update().get(pk=tenant.pk)
+        counter = _lock_counter(tenant)
         events = list(fresh.values())
         try:
             # optimistic: most batches repeat no stored event, and the unique
@@ -467,6 +469,20 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
     # after the writer's turn: the receivers run on their own time, not the next batch's
     publish_events_ingested(tenant=tenant, event_ids=ids, message_event_ids=message_ids)
     return outcome
+
+
+class TenantGone(Exception):
+    """The tenant was deleted while its batch was on the way in; nothing was stored."""
+
+
+def _lock_counter(tenant: Tenant) -> IngestCounter:
+    # holding the counter row until commit makes sequence order = commit order;
+    # Tenant.delete takes it too, so a deletion waits for the batch or the
+    # batch finds the tenant gone
+    try:
+        return IngestCounter.objects.select_for_update().get(pk=tenant.pk)
+    except IngestCounter.DoesNotExist:
+        raise TenantGone from None
 
 
 def _encode_tails(events) -> dict[str, tuple | str]:
@@ -509,4 +525,4 @@ def _store_messages(tenant: Tenant, counter: IngestCounter, events: list[EventIn
     return [m.event_id for m in messages]
 
 
-__all__ = ["EventIn", "EventType", "events_ingest", "parse_batch", "ShapeError", "TooLarge"]
+__all__ = ["EventIn", "EventType", "events_ingest", "parse_batch", "ShapeError", "TenantGone", "TooLarge"]
