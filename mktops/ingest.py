@@ -341,30 +341,54 @@ def _platform_of(ev: EventIn) -> str | None:
     return None
 
 
-def _upsert_contacts(tenant: Tenant, events: list[EventIn]) -> dict[str, fastwrite.ContactRow]:
-    """Create or update each contact once, applying the batch's events in order."""
-    uids = list(dict.fromkeys(ev.uid for ev in events))
-    contacts = fastwrite.load_contacts(tenant.pk, uids)
-    new = {uid: fastwrite.ContactRow(pk=None, uid=uid) for uid in uids if uid not in contacts}
-    contacts.update(new)
-    loaded = {uid: (c.email, c.mobile_number) for uid, c in contacts.items() if uid not in new}
-    changed = {}
+@dataclass(slots=True)
+class ContactChange:
+    """What a batch's events say of one contact, applied in order: their user
+    attributes merged (later ones win), the last email and mobile number given."""
+
+    attributes: dict = field(default_factory=dict)
+    email: str = ""
+    mobile_number: str = ""
+
+
+def contact_changes(events) -> dict[str, ContactChange]:
+    """{uid: its ContactChange}, in order of first appearance. Worked out before
+    the writer's lock is taken, so that under it each contact is merged once."""
+    changes: dict[str, ContactChange] = {}
     for ev in events:
-        c = contacts[ev.uid]
-        before = (c.email, c.mobile_number, c.attributes)
-        attributes = {**c.attributes, **ev.user_attributes} if ev.user_attributes else c.attributes
-        email = ev.email_id or c.email
-        mobile = ev.mobile_number or c.mobile_number
-        if (email, mobile, attributes) != before:
-            c.email, c.mobile_number, c.attributes = email, mobile, attributes
-            if ev.uid not in new:
-                changed[c.uid] = c
+        change = changes.get(ev.uid)
+        if change is None:
+            change = changes[ev.uid] = ContactChange()
+        if ev.user_attributes:
+            change.attributes.update(ev.user_attributes)
+        if ev.email_id:
+            change.email = ev.email_id
+        if ev.mobile_number:
+            change.mobile_number = ev.mobile_number
+    return changes
+
+
+def _upsert_contacts(tenant: Tenant, changes: dict[str, ContactChange]) -> dict[str, fastwrite.ContactRow]:
+    """Create or update each contact once, with what the batch's events say of it."""
+    contacts = fastwrite.load_contacts(tenant.pk, list(changes))
+    new, renamed, reattributed = [], [], []
+    for uid, change in changes.items():
+        c = contacts.get(uid)
+        if c is None:
+            c = contacts[uid] = fastwrite.ContactRow(pk=None, uid=uid)
+            new.append(c)
+        attributes = {**c.attributes, **change.attributes} if change.attributes else c.attributes
+        email = change.email or c.email
+        mobile = change.mobile_number or c.mobile_number
+        if c.pk is not None:
+            if (email, mobile) != (c.email, c.mobile_number):
+                renamed.append(c)
+            elif attributes != c.attributes:
+                reattributed.append(c)
+        c.email, c.mobile_number, c.attributes = email, mobile, attributes
     if new:
-        fastwrite.insert_contacts(tenant, list(new.values()))
-    if changed:
-        renamed, reattributed = [], []
-        for c in changed.values():
-            (renamed if (c.email, c.mobile_number) != loaded[c.uid] else reattributed).append(c)
+        fastwrite.insert_contacts(tenant, new)
+    if renamed or reattributed:
         fastwrite.update_contacts(renamed, reattributed)
     return contacts
 
@@ -444,6 +468,7 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
     # encoded before the write lock is taken: on SQLite the lock serialises
     # every writer, so only what needs the database happens while holding it
     tails = _encode_tails(fresh.values())
+    changes = contact_changes(fresh.values())
     try:
         IngestCounter.objects.get_or_create(tenant=tenant)
     except IntegrityError:  # the tenant was deleted since the key was checked
@@ -456,14 +481,14 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
             # (tenant, event_uuid) index finds out for free while inserting;
             # only a batch that does repeat one pays for looking them up
             with transaction.atomic():
-                ids = _store(tenant, counter, events, tails)
+                ids = _store(tenant, counter, events, tails, changes)
         except IntegrityError:
             existing = fastwrite.existing_uuids(tenant.pk, list(fresh))
             outcome.duplicates += len(existing)
             events = [ev for uuid, ev in fresh.items() if uuid not in existing]
             if not events:
                 return outcome
-            ids = _store(tenant, counter, events, tails)
+            ids = _store(tenant, counter, events, tails, contact_changes(events))
         outcome.accepted, outcome.event_ids = len(events), ids
         message_ids = _store_messages(tenant, counter, events, ids)
     # after the writer's turn: the receivers run on their own time, not the next batch's
@@ -498,10 +523,11 @@ def _encode_tails(events) -> dict[str, tuple | str]:
     }
 
 
-def _store(tenant: Tenant, counter: IngestCounter, events: list[EventIn], tails: dict[str, tuple | str]) -> list[int]:
+def _store(tenant: Tenant, counter: IngestCounter, events: list[EventIn], tails: dict[str, tuple | str],
+           changes: dict[str, ContactChange]) -> list[int]:
     """Contacts, devices, catalogue and the events themselves, numbered from the counter;
-    returns the events' ids in order."""
-    contacts = _upsert_contacts(tenant, events)
+    returns the events' ids in order. `changes`: contact_changes(events)."""
+    contacts = _upsert_contacts(tenant, changes)
     _upsert_devices(contacts, events)
     _update_catalogue(tenant, events)
     tenant_id = tenant.pk

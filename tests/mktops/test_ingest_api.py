@@ -322,6 +322,26 @@ def test_new_contacts_of_a_batch_each_get_their_own_events(api, tenant_a):
     assert Contact.objects.filter(tenant=tenant_a).count() == 7
 
 
+def test_the_events_of_one_batch_apply_to_their_contact_in_order(api, tenant_a):
+    ok(api("/events", {"events": [
+        make_event(1, uid="c", user_attributes={"plan": "free", "city": "Oslo"}, email_id="a@example.com"),
+        make_event(2, uid="other", user_attributes={"plan": "pro"}),
+        make_event(3, uid="c", user_attributes={"plan": "pro", "seats": 3}, mobile_number="+4712345678"),
+        make_event(4, uid="c", email_id="b@example.com"),
+        make_event(5, uid="c", user_attributes={"seats": 5}),
+    ]}))
+    c = Contact.objects.get(tenant=tenant_a, uid="c")
+    assert (c.email, c.mobile_number) == ("b@example.com", "+4712345678")
+    assert c.attributes == {"plan": "pro", "city": "Oslo", "seats": 5}
+    # a batch whose events, taken together, change nothing leaves the contact untouched
+    untouched = c.updated_at
+    ok(api("/events", {"events": [
+        make_event(6, uid="c", user_attributes={"seats": 6}),
+        make_event(7, uid="c", user_attributes={"seats": 5}, email_id="b@example.com"),
+    ]}))
+    assert Contact.objects.get(pk=c.pk).updated_at == untouched
+
+
 def test_a_later_event_without_email_keeps_the_known_one(api, tenant_a):
     ok(api("/events", {"events": [make_event(1, uid="c", email_id="a@example.com")]}))
     ok(api("/events", {"events": [make_event(2, uid="c")]}))
