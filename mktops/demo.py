@@ -73,8 +73,8 @@ def demo_events(*, contacts: int = 300, events: int = 5000, seed: int = 7, now: 
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     now = now or datetime.now(tz=UTC)
     people = [_contact(rng, i) for i in range(contacts)]
-    sent = [SentEvent.EMAIL, SentEvent.SMS, SentEvent.PUSH_ANDROID, SentEvent.PUSH_IOS,
-            SentEvent.PUSH_WEB]
+    # a push goes to the contact's own device, so its event names that platform
+    push = {"android": SentEvent.PUSH_ANDROID, "ios": SentEvent.PUSH_IOS, "web": SentEvent.PUSH_WEB}
     for n in range(events):
         c = rng.choice(people)
         when = now - timedelta(seconds=rng.randint(60, 25 * 24 * 3600))
@@ -84,7 +84,7 @@ def demo_events(*, contacts: int = 300, events: int = 5000, seed: int = 7, now: 
             "email_id": c["email"], "mobile_number": c["mobile"],
         }
         if rng.random() < 0.4:
-            name = rng.choice(sent)
+            name = rng.choice([SentEvent.EMAIL, SentEvent.SMS, push[c["platform"]]])
             campaign = rng.choice(CAMPAIGNS)
             platform = SentEvent.channel_of(name)[1]
             event.update(

@@ -169,6 +169,17 @@ def test_seeded_sent_events_carry_messages_of_every_channel(db):
                      "Notification Received Web"}
 
 
+def test_seeded_push_messages_go_to_the_contacts_own_device(db):
+    run("seed_demo", "--contacts", "10", "--events", "300")
+    push = {"Notification Received Android": "ANDROID", "Notification Sent iOS": "IOS",
+            "Notification Received Web": "WEB"}
+    pushed = Event.objects.filter(event_name__in=push).select_related("contact")
+    assert pushed.exists()
+    for event in pushed:
+        devices = list(event.contact.devices.values_list("platform", "push_token"))
+        assert devices == [(push[event.event_name], event.push_id)], (event.event_name, devices)
+
+
 # --- setup_schedules ----------------------------------------------------------------------------
 def test_setup_schedules_is_idempotent(db):
     out, _ = run("setup_schedules")
