@@ -74,7 +74,7 @@ def demo_events(*, contacts: int = 300, events: int = 5000, seed: int = 7, now: 
     now = now or datetime.now(tz=UTC)
     people = [_contact(rng, i) for i in range(contacts)]
     # a push goes to the contact's own device, so its event names that platform
-    push = {"android": SentEvent.PUSH_ANDROID, "ios": SentEvent.PUSH_IOS, "web": SentEvent.PUSH_WEB}
+    push = {platform: name for name, (_, platform) in SentEvent.CHANNELS.items() if platform}
     for n in range(events):
         c = rng.choice(people)
         when = now - timedelta(seconds=rng.randint(60, 25 * 24 * 3600))

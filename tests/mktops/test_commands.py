@@ -11,7 +11,7 @@ from django.test import Client
 from django_q.models import Schedule
 
 from mktops import schedules, services
-from mktops.models import ApiKey, Contact, Event, Membership, Role, SentMessage, Tenant
+from mktops.models import ApiKey, Contact, Event, Membership, Role, SentEvent, SentMessage, Tenant
 from mktops.services import ERR_CSM_HAS_NO_TENANT, ERR_ROLE_NEEDS_TENANT
 from tests.conftest import make_event
 
@@ -171,12 +171,11 @@ def test_seeded_sent_events_carry_messages_of_every_channel(db):
 
 def test_seeded_push_messages_go_to_the_contacts_own_device(db):
     run("seed_demo", "--contacts", "10", "--events", "300")
-    push = {"Notification Received Android": "ANDROID", "Notification Sent iOS": "IOS",
-            "Notification Received Web": "WEB"}
-    pushed = Event.objects.filter(event_name__in=push).select_related("contact")
+    push = {name: platform.upper() for name, (_, platform) in SentEvent.CHANNELS.items() if platform}
+    pushed = Event.objects.filter(event_name__in=push).prefetch_related("contact__devices")
     assert pushed.exists()
     for event in pushed:
-        devices = list(event.contact.devices.values_list("platform", "push_token"))
+        devices = [(d.platform, d.push_token) for d in event.contact.devices.all()]
         assert devices == [(push[event.event_name], event.push_id)], (event.event_name, devices)
 
 
