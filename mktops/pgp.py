@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 
 import gnupg
 
+from mktops.errors import OutsideError
+
 ERR_PGP_EMPTY = "Paste the tenant's armored PGP public key (it starts with -----BEGIN PGP PUBLIC KEY BLOCK-----)."
 ERR_PGP_PRIVATE = ("This is a private (secret) key. Never share it: paste the public key instead "
                    "(gpg --armor --export <fingerprint>).")
@@ -42,8 +44,15 @@ ALGORITHMS = {1: "RSA", 2: "RSA", 3: "RSA", 16: "ElGamal", 17: "DSA", 18: "ECDH"
 BUFFER = 64 * 1024
 
 
-class PgpError(ValueError):
-    """A key or an encryption that did not work, in a sentence a person can act on."""
+class PgpError(OutsideError, ValueError):
+    """A key or an encryption that did not work, in a sentence a person can act on.
+
+    Also a ValueError: a key that cannot be used is bad input on the form."""
+
+    REASON = "pgp"
+
+    def __init__(self, message: str):
+        super().__init__(self.REASON, message)
 
 
 @dataclass(frozen=True)

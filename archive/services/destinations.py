@@ -15,6 +15,7 @@ from django.conf import settings
 from archive.models import ArchiveSettings, Destination
 from mktops import clock
 from mktops.crypto import decrypt_bytes, encrypt_bytes
+from mktops.errors import OutsideError
 from mktops.storage import s3
 
 # reasons, in words, shown on the settings page and on each failed message
@@ -38,11 +39,9 @@ REASONS = {
 }
 
 
-class DeliveryError(Exception):
+class DeliveryError(OutsideError):
     def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason if reason in REASONS else "other"
-        self.message = message
+        super().__init__(reason if reason in REASONS else "other", message)
 
     @property
     def words(self) -> str:
@@ -102,12 +101,8 @@ def _sftp_target(cfg: ArchiveSettings):
 def _wrap(exc: Exception) -> DeliveryError:
     if isinstance(exc, DeliveryError):
         return exc
-    if isinstance(exc, s3.S3Error):
+    if isinstance(exc, OutsideError):  # S3Error, SftpError
         return DeliveryError(exc.reason, exc.message)
-    reason = getattr(exc, "reason", None)
-    message = getattr(exc, "message", None) or str(exc)
-    if reason:  # SftpError
-        return DeliveryError(reason, message)
     if isinstance(exc, OSError):
         return DeliveryError("other", f"The local archive folder failed: {exc}")
     return DeliveryError("other", f"Unexpected failure: {exc}")

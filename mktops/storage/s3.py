@@ -20,6 +20,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from django.conf import settings
 
+from mktops.errors import OutsideError
+
 # --- naming rules (shared by every feature that takes a bucket from a tenant) ---
 ERR_BUCKET_LENGTH = "A bucket name is 3 to 63 characters long."
 ERR_BUCKET_CHARS = "A bucket name uses only lowercase letters, digits, dots (.) and hyphens (-)."
@@ -60,7 +62,7 @@ def bucket_name_errors(name: str) -> list[str]:
 PART_SIZE = 8 * 1024 * 1024
 
 
-class S3Error(Exception):
+class S3Error(OutsideError):
     """What went wrong talking to S3, in words. `reason` is a stable code."""
 
     ACCESS_DENIED = "access_denied"
@@ -72,11 +74,6 @@ class S3Error(Exception):
     OBJECT_LOCKED = "object_locked"
     INVALID = "invalid_request"
     OTHER = "other"
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import paramiko
 
+from mktops.errors import OutsideError
+
 CONNECT_TIMEOUT = 10.0  # TCP connect, SSH banner, key exchange, authentication
 IO_TIMEOUT = 30.0  # one SFTP request once connected
 
@@ -44,7 +46,7 @@ _HOST_KEY_FAMILIES = (
 _KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
 
 
-class SftpError(Exception):
+class SftpError(OutsideError):
     """What went wrong talking to an SFTP server, in words. `reason` is a stable code."""
 
     AUTH_FAILED = "auth_failed"
@@ -55,11 +57,6 @@ class SftpError(Exception):
     NO_SUCH_FOLDER = "no_such_folder"
     NO_SUCH_FILE = "no_such_file"  # read_file of a file that is not there
     OTHER = "other"
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)
