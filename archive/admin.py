@@ -15,13 +15,12 @@ from django.utils.dateparse import parse_date
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
 
 from archive.models import ArchiveAccessLog, ArchivedMessage, ArchiveSettings, Manifest, Outcome
 from archive.services import config, manifest, reading, repair
 from archive.services.paths import ATTRIBUTES, DEFAULT_TEMPLATES
 from mktops import clock, roles
-from mktops.admin_base import TenantScopedAdmin
+from mktops.admin_base import CHANGE, CSM, VIEW, TenantScopedAdmin, object_view
 from mktops.crypto import mask
 from mktops.models import Role
 
@@ -108,13 +107,19 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
                 fields += config.LOCKED_FIELDS
         return fields
 
+    change_list_template = "admin/archive/archivesettings/change_list.html"
+    NOT_SET_UP_SHOWN = 50
+
     def changelist_view(self, request, extra_context=None):
-        # every tenant the user may see has a settings row to open
-        existing = set(ArchiveSettings.objects.values_list("tenant_id", flat=True))
-        ArchiveSettings.objects.bulk_create(
-            [ArchiveSettings(tenant=t) for t in self.visible_tenants(request) if t.pk not in existing],
-            ignore_conflicts=True)
-        return super().changelist_view(request, extra_context)
+        # a GET writes nothing: tenants without settings are listed with a link to the
+        # add form, and the operator's Save creates the row (until then messages go to
+        # the platform bucket with the default paths, as the page says)
+        missing = self.visible_tenants(request).exclude(
+            pk__in=ArchiveSettings.objects.values("tenant_id")).order_by("name")[:self.NOT_SET_UP_SHOWN]
+        add_url = reverse("admin:archive_archivesettings_add")
+        not_set_up = [(t, f"{add_url}?tenant={t.pk}" if roles.is_operator_of(request.user, t.pk) else "")
+                      for t in missing]
+        return super().changelist_view(request, {**(extra_context or {}), "not_set_up": not_set_up})
 
     @method_decorator(sensitive_post_parameters(*SECRET_FIELDS))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -193,56 +198,44 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
             *super().get_urls(),
         ]
 
-    def _settings_or_404(self, request, object_id) -> ArchiveSettings:
-        obj = self.get_object(request, object_id)
-        if obj is None:
-            raise Http404("No archive settings with that id.")
-        return obj
-
     def _back(self, obj, name="change"):
         return HttpResponseRedirect(reverse(f"admin:archive_archivesettings_{name}", args=[obj.pk]))
 
-    @method_decorator(require_POST)
-    def test_connection_view(self, request, object_id):
-        obj = self._settings_or_404(request, object_id)
-        if not self.has_change_permission(request, obj):
-            raise PermissionDenied
+    @object_view(level=CHANGE, post_only=True)
+    def test_connection_view(self, request, obj):
         ok, message = config.archive_connection_test(cfg=obj, by=request.user)
+        self.log_change(request, obj, f"Tested the connection: {message}")
         self.message_user(request, message, messages.SUCCESS if ok else messages.ERROR)
         return self._back(obj)
 
-    @method_decorator(require_POST)
-    def apply_retention_view(self, request, object_id):
-        obj = self._settings_or_404(request, object_id)
-        if not self.has_change_permission(request, obj):
-            raise PermissionDenied
+    @object_view(level=CHANGE, post_only=True)
+    def apply_retention_view(self, request, obj):
         ok, message = config.archive_lifecycle_apply(tenant=obj.tenant)
+        self.log_change(request, obj, f"Applied the file retention rule: {message}")
         self.message_user(request, message, messages.SUCCESS if ok else messages.ERROR)
         return self._back(obj)
 
-    @method_decorator(require_POST)
-    def redeliver_all_view(self, request, object_id):
-        obj = self._settings_or_404(request, object_id)
-        if not roles.is_csm(request.user):
-            raise PermissionDenied
+    @object_view(level=CSM, post_only=True)
+    def redeliver_all_view(self, request, obj):
         ids = repair.archived_messages_redeliver_all(tenant=obj.tenant, by=request.user)
         _enqueue(ids)
+        self.log_change(request, obj, f"Re-delivery of {len(ids)} message(s) not delivered requested.")
         self.message_user(request, f"Re-delivering {len(ids)} message(s) to the tenant's destination.")
         return self._back(obj)
 
-    def completeness_view(self, request, object_id):
-        obj = self._settings_or_404(request, object_id)
-        if not self.has_view_permission(request, obj):
-            raise PermissionDenied
+    @object_view(level=VIEW)
+    def completeness_view(self, request, obj):
         today = clock.now().date()
         day_from = parse_date(request.GET.get("from", "")) or today - timedelta(days=6)
         day_to = parse_date(request.GET.get("to", "")) or today
         if request.method == "POST":
-            if not roles.is_csm(request.user):
-                raise PermissionDenied
+            self.require_level(request, obj, CSM)
             result = repair.completeness_redrive(tenant=obj.tenant, day_from=day_from, day_to=day_to,
                                                  by=request.user)
             _enqueue(_pending_ids(obj.tenant))
+            self.log_change(request, obj, "Re-drive {day_from} to {day_to}: {created} missing row(s) created, "
+                                          "{redelivered} held message(s) re-queued.".format(
+                                              day_from=day_from, day_to=day_to, **result))
             self.message_user(request, "Re-drive: {created} missing row(s) created, {redelivered} held "
                                        "message(s) re-queued.".format(**result))
             return HttpResponseRedirect(request.get_full_path())
@@ -253,10 +246,9 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
             "day_to": day_to, "may_redrive": roles.is_csm(request.user),
         })
 
-    def manifests_view(self, request, object_id):
-        obj = self._settings_or_404(request, object_id)
-        if not self.has_view_permission(request, obj) or roles.role_for(request.user, obj.tenant_id) == Role.SUPPORT:
-            raise PermissionDenied
+    # the manifests list every stored key: operators and CSMs, not support
+    @object_view(level=CHANGE)
+    def manifests_view(self, request, obj):
         if request.method == "POST":
             item = Manifest.objects.filter(tenant=obj.tenant, pk=request.POST.get("manifest")).first()
             if item is None:
@@ -367,6 +359,7 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
         for message in queryset.filter(outcome=Outcome.HELD):
             try:
                 repair.archived_message_redeliver(message=message, by=request.user)
+                self.log_change(request, message, "Re-delivery to the tenant's destination requested.")
                 done.append(message.pk)
             except ValueError as exc:
                 self.message_user(request, str(exc), messages.WARNING)
@@ -384,22 +377,14 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
             *super().get_urls(),
         ]
 
-    def _message_or_404(self, request, object_id) -> ArchivedMessage:
-        obj = self.get_object(request, object_id)
-        if obj is None:
-            raise Http404("No archived message with that id.")
-        if not self.has_view_permission(request, obj):
-            raise PermissionDenied
-        return obj
-
     def _read(self, request, obj, action):
         try:
             return reading.archived_message_read(message=obj, user=request.user, action=action), None
         except reading.ArchiveReadError as exc:
             return None, str(exc)
 
-    def message_view(self, request, object_id):
-        obj = self._message_or_404(request, object_id)
+    @object_view(level=VIEW)
+    def message_view(self, request, obj):
         data, error = self._read(request, obj, reading.ACTION_VIEW)
         context = {**self.admin_site.each_context(request), "opts": self.opts, "original": obj,
                    "title": f"{obj.event_name} to {obj.contact_uid}", "message": obj, "error": error,
@@ -411,9 +396,9 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
         return TemplateResponse(request, "admin/archive/archivedmessage/message.html", context,
                                 status=200 if error is None else 409)
 
-    def body_view(self, request, object_id):
+    @object_view(level=VIEW)
+    def body_view(self, request, obj):
         """The email's HTML alone, for the sandboxed frame: no scripts, nothing fetched, links inert."""
-        obj = self._message_or_404(request, object_id)
         try:
             data = reading.archived_message_bytes(message=obj)
         except reading.ArchiveReadError as exc:
@@ -424,8 +409,8 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
         response["X-Frame-Options"] = "SAMEORIGIN"
         return response
 
-    def download_view(self, request, object_id):
-        obj = self._message_or_404(request, object_id)
+    @object_view(level=VIEW)
+    def download_view(self, request, obj):
         data, error = self._read(request, obj, reading.ACTION_DOWNLOAD)
         if error:
             return HttpResponse(error, status=409, content_type="text/plain")
@@ -434,14 +419,12 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
         response["Content-Disposition"] = f'attachment; filename="{reading.download_name(obj)}"'
         return response
 
-    @method_decorator(require_POST)
-    def redeliver_view(self, request, object_id):
-        obj = self._message_or_404(request, object_id)
-        if not roles.is_csm(request.user):
-            raise PermissionDenied
+    @object_view(level=CSM, post_only=True)
+    def redeliver_view(self, request, obj):
         try:
             repair.archived_message_redeliver(message=obj, by=request.user)
             _enqueue([obj.pk])
+            self.log_change(request, obj, "Re-delivery to the tenant's destination requested.")
             self.message_user(request, "Re-delivering the message to the tenant's destination.")
         except ValueError as exc:
             self.message_user(request, str(exc), messages.ERROR)

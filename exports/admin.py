@@ -7,10 +7,9 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import FilteredSelectMultiple
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,7 +19,7 @@ from exports.models import ExportConnection, ExportRun, ExportUsage
 from exports.regions import region_label
 from exports.services import connections, paths, rules
 from mktops import clock, roles
-from mktops.admin_base import TenantScopedAdmin
+from mktops.admin_base import CHANGE, VIEW, TenantScopedAdmin, object_view
 from mktops.models import EventName, Role, UserAttributeName
 
 RECENT_RUNS = 20
@@ -147,9 +146,9 @@ class ExportConnectionAdmin(TenantScopedAdmin):
         return super().add_view(request, form_url, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, unquote(object_id)) if request.method == "GET" else None
+        obj = self.object_for(request, object_id, level=VIEW)
         extra = dict(extra_context or {})
-        if obj is not None:
+        if request.method == "GET":
             self._warn_unentitled(request, [obj.tenant])
             extra.update(self.status_context(request, obj))
         return super().change_view(request, object_id, form_url, extra)
@@ -180,45 +179,32 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             *super().get_urls(),
         ]
 
-    def _operable(self, request, object_id) -> ExportConnection:
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            raise Http404("No S3 export connection with this id.")
-        if not self.has_change_permission(request, obj):
-            raise PermissionDenied
-        return obj
-
     def _back(self, obj):
         return HttpResponseRedirect(reverse("admin:exports_exportconnection_change", args=[obj.pk]))
 
-    def test_view(self, request, object_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        obj = self._operable(request, object_id)
+    @object_view(level=CHANGE, post_only=True)
+    def test_view(self, request, obj):
         outcome = connections.connection_test(connection=obj, by=request.user)
+        self.log_change(request, obj, f"Tested the connection: {outcome.message}")
         self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR)
         return self._back(obj)
 
-    def pause_view(self, request, object_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        obj = self._operable(request, object_id)
+    @object_view(level=CHANGE, post_only=True)
+    def pause_view(self, request, obj):
         connections.connection_pause(connection=obj, by=request.user)
         self.log_change(request, obj, "Paused")
         self.message_user(request, "Paused: no file is sent until the connection is resumed.")
         return self._back(obj)
 
-    def resume_view(self, request, object_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        obj = self._operable(request, object_id)
+    @object_view(level=CHANGE, post_only=True)
+    def resume_view(self, request, obj):
         connections.connection_resume(connection=obj, by=request.user)
         self.log_change(request, obj, "Resumed")
         self.message_user(request, "Resumed: the events ingested meanwhile go in the next file.")
         return self._back(obj)
 
-    def reexport_view(self, request, object_id):
-        obj = self._operable(request, object_id)
+    @object_view(level=CHANGE)
+    def reexport_view(self, request, obj):
         form = ReexportForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -227,6 +213,8 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             except ValidationError as exc:
                 _add_errors(form, exc)
             else:
+                self.log_change(request, obj, f"Re-export of {form.cleaned_data['date_from']} to "
+                                              f"{form.cleaned_data['date_to']} queued (run {run.pk}).")
                 self.message_user(request, f"Re-export queued: it will be written to {run.object_key}.")
                 return self._back(obj)
         context = {**self.admin_site.each_context(request), "opts": self.opts, "original": obj, "form": form,
@@ -282,9 +270,12 @@ class ExportRunAdmin(TenantScopedAdmin):
 
     @admin.action(description="Retry the selected runs now")
     def retry_now(self, request, queryset):
-        count = sum(connections.run_retry_now(run=run, by=request.user)
-                    for run in queryset.select_related("tenant")
-                    if roles.is_operator_of(request.user, run.tenant_id))
+        count = 0
+        for run in queryset.select_related("tenant"):
+            if roles.is_operator_of(request.user, run.tenant_id) and connections.run_retry_now(run=run,
+                                                                                               by=request.user):
+                self.log_change(request, run, "Retry now requested.")
+                count += 1
         self.message_user(request, f"{count} run(s) will be retried now.")
 
 

@@ -9,14 +9,51 @@ Permissions follow roles, not Django's per-model permissions:
 - customer support: their tenants; views only, never a secret field.
 """
 
+import functools
+
 from django.contrib import admin
+from django.contrib.admin.exceptions import DisallowedModelAdminToField
 from django.contrib.admin.options import TO_FIELD_VAR
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 
 from mktops import roles
 from mktops.models import Role, Tenant
+
+# what a page or action on one object asks of the user, for that object's tenant
+VIEW = "view"      # anyone who may see the object (support included)
+CHANGE = "change"  # whoever may change it: its tenant's operators, CSMs (unless the admin is read-only)
+CSM = "csm"        # platform staff only (repairs)
+
+
+def to_field_checked(model_admin, request) -> str | None:
+    """The `_to_field` parameter, refused with a 400 unless Django would accept it.
+
+    Django checks it in its change and delete views only, after our object
+    lookup has run with it; an unknown or non-unique field then failed as a 500.
+    """
+    to_field = request.POST.get(TO_FIELD_VAR, request.GET.get(TO_FIELD_VAR))
+    if to_field and not model_admin.to_field_allowed(request, to_field):
+        raise DisallowedModelAdminToField(f"The field {to_field} cannot be referenced.")
+    return to_field
+
+
+def object_view(*, level: str, post_only: bool = False):
+    """Make a TenantScopedAdmin method `(self, request, obj, ...)` the view at `<object_id>/…`.
+
+    The object comes from `object_for` (403 / 404 / 403 in that order); a GET
+    to a POST-only action is then answered 405, never run.
+    """
+    def decorate(method):
+        @functools.wraps(method)
+        def view(self, request, object_id, *args, **kwargs):
+            obj = self.object_for(request, object_id, level=level)
+            if post_only and request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
+            return method(self, request, obj, *args, **kwargs)
+        return view
+    return decorate
 
 
 class TenantListFilter(admin.SimpleListFilter):
@@ -153,32 +190,44 @@ class TenantScopedAdmin(admin.ModelAdmin):
         # another tenant's object must be indistinguishable from a missing one
         raise Http404(f"No {opts.verbose_name} with id {object_id!r}.")
 
-    def _object_or_404(self, request, object_id):
-        """The object, after two checks in an order that leaks nothing.
+    def object_for(self, request, object_id, *, level: str = VIEW):
+        """The object a page or action is about, after checks in an order that leaks nothing.
 
-        A user who may not use this page at all gets 403 whatever the id. Anyone
+        A user who may not use this admin at all gets 403 whatever the id. Anyone
         else gets 404 for an object outside their tenants, before any permission
         check: Django checks permissions first, so a POST to another tenant's
         read-only object would answer 403 and confirm that the object exists.
+        Only then is `level` (VIEW, CHANGE or CSM) required: 403 when not met.
         """
+        to_field = to_field_checked(self, request)
         if not self.has_module_permission(request):
             raise PermissionDenied
-        to_field = request.POST.get(TO_FIELD_VAR, request.GET.get(TO_FIELD_VAR))
         obj = self.get_object(request, unquote(object_id), to_field)
         if obj is None:
             self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        self.require_level(request, obj, level)
         return obj
 
+    def require_level(self, request, obj, level: str) -> None:
+        allowed = {
+            VIEW: self.has_view_permission,
+            CHANGE: self.has_change_permission,
+            CSM: lambda request, obj: roles.is_csm(request.user),
+        }[level](request, obj)
+        if not allowed:
+            raise PermissionDenied
+
+    # Django then checks the change, delete or history permission itself
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        self._object_or_404(request, object_id)
+        self.object_for(request, object_id, level=VIEW)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def delete_view(self, request, object_id, extra_context=None):
-        self._object_or_404(request, object_id)
+        self.object_for(request, object_id, level=VIEW)
         return super().delete_view(request, object_id, extra_context)
 
     def history_view(self, request, object_id, extra_context=None):
-        self._object_or_404(request, object_id)
+        self.object_for(request, object_id, level=VIEW)
         return super().history_view(request, object_id, extra_context)
 
     def get_exclude(self, request, obj=None):
