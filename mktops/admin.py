@@ -4,6 +4,7 @@ contacts (the contact profile) and events."""
 import json
 from datetime import UTC, datetime, time
 
+from axes.models import AccessAttempt, AccessLog
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -16,7 +17,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django_q import models as django_q_models
 
-from mktops import roles, services
+from mktops import roles, services, throttle
 from mktops.admin_base import VIEW, ReadOnlyInline, TenantScopedAdmin, to_field_checked
 from mktops.ingest import normalise_mobile
 from mktops.models import (
@@ -415,3 +416,45 @@ class EventNameAdmin(TenantScopedAdmin):
     list_filter = ("tenant",)
     search_fields = ("name",)
 
+
+# --- sign-in throttling: CSMs only ------------------------------------------
+# The rows hold the usernames and addresses of every tenant's sign-ins, so
+# only CSMs see them; they are written by django-axes and read here.
+class _CsmReadOnlyMixin(CsmOnlyMixin):
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # unlocking goes through the audited action
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(_CsmReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("attempt_time", "username", "ip_address", "failures_since_start", "user_agent")
+    search_fields = ("=username", "=ip_address")
+    search_help_text = "Exact username or address."
+    fields = ("username", "ip_address", "user_agent", "failures_since_start", "attempt_time", "path_info")
+    readonly_fields = fields
+    ordering = ("-attempt_time",)
+    actions = ["unlock"]
+
+    @admin.action(description="Unlock sign-in for the selected usernames and addresses")
+    def unlock(self, request, queryset):
+        pairs = set(queryset.values_list("username", "ip_address"))
+        for username, ip_address in sorted(pairs, key=str):
+            throttle.login_unlock(username=username, ip_address=ip_address, by=request.user)
+        self.message_user(request, f"Unlocked sign-in for {len(pairs)} username and address pair(s).")
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(_CsmReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("attempt_time", "logout_time", "username", "ip_address", "user_agent")
+    search_fields = ("=username", "=ip_address")
+    fields = ("username", "ip_address", "user_agent", "attempt_time", "logout_time", "path_info")
+    readonly_fields = fields
+    ordering = ("-attempt_time",)
+    show_full_result_count = False
+    paginator = CappedCountPaginator

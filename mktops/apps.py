@@ -7,7 +7,8 @@ class MktopsConfig(AppConfig):
     verbose_name = "mktops"
 
     def ready(self):
-        from mktops import checks, schedules  # noqa: F401 - registers checks and schedules
+        # registers checks, schedules and the sign-in lockout's audit receiver
+        from mktops import checks, schedules, throttle  # noqa: F401
 
 
 class MktopsAdminConfig(AdminConfig):

@@ -3,6 +3,8 @@
 Every variable has a working local default; the README lists them all.
 """
 
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "ninja",
+    "axes",
     "mktops.apps.MktopsConfig",
     "archive",
     "exports",
@@ -64,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last, as django-axes asks: it turns a refused sign-in into the lockout page
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mktops.urls"
@@ -135,6 +140,48 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# --- sign-in throttling (django-axes; mktops/throttle.py) -------------------
+# The throttle backend goes first: it refuses a locked address or account
+# before a password is checked, so the right password does not get in either.
+AUTHENTICATION_BACKENDS = [
+    "mktops.throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failures are counted per client address (any username) and per username
+# (any address), each with its own limit (LoginThrottleHandler):
+# - the address limit is low: one client guessing, or trying one password on
+#   many accounts, is stopped after a few tries without touching anyone else;
+# - the username limit is higher: it stops guessing one account from many
+#   addresses (a botnet, or an IPv6 /64 rotated through, see
+#   throttle.client_address), while a stranger needs that many tries to lock a
+#   real operator out, who a CSM can then unlock at once.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+MKTOPS_LOGIN_USERNAME_FAILURE_LIMIT = env_int("MKTOPS_LOGIN_USERNAME_FAILURE_LIMIT", 20, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+# tries while locked are refused and not counted, so the lock ends when the
+# page said it would, however often the real user retries
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# a success does not wipe the address's failures: otherwise an attacker with
+# one working account of their own could sign in between guesses
+AXES_RESET_ON_SUCCESS = False
+# one table shared by every web process, on SQLite and PostgreSQL alike
+AXES_HANDLER = "mktops.throttle.LoginThrottleHandler"
+AXES_LOCKOUT_CALLABLE = "mktops.throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "mktops.throttle.client_address"
+# our own CSM-only admin pages (mktops/admin.py) instead of axes' open ones
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# Behind a reverse proxy every request comes from the proxy's address: name the
+# header it sets (X-Forwarded-For) and how many proxies append to it. Unset, the
+# header is ignored, since a client can write it itself.
+MKTOPS_CLIENT_IP_HEADER = env_str("MKTOPS_CLIENT_IP_HEADER")
+if MKTOPS_CLIENT_IP_HEADER and not re.fullmatch(r"[A-Za-z0-9-]+", MKTOPS_CLIENT_IP_HEADER):
+    raise ImproperlyConfigured(
+        f"MKTOPS_CLIENT_IP_HEADER={MKTOPS_CLIENT_IP_HEADER!r} is not a header name (letters, digits, hyphens)."
+    )
+MKTOPS_TRUSTED_PROXY_COUNT = env_int("MKTOPS_TRUSTED_PROXY_COUNT", 1, minimum=1)
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
