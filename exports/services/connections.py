@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max, Min
 
 from exports.models import ExportConnection, ExportRun, Frequency, RunKind
-from exports.services.paths import connection_target, probe_key
+from exports.services.paths import connection_prefixes, connection_target, probe_key
 from exports.services.rules import connection_validate
 from exports.services.schedule import (
     RUN_TASK,
@@ -17,6 +18,7 @@ from exports.services.schedule import (
     last_ingested_seq,
     next_slot,
     run_create,
+    seq_spans,
 )
 from mktops import clock, pgp
 from mktops.jobs import ACTIVE, JobStatus, enqueue_on_commit
@@ -29,7 +31,12 @@ ERR_RANGE_FUTURE = "The last day must not be after today (UTC)."
 ERR_RANGE_RETENTION = ("Events are kept for {days} days: the first day can be {earliest} at the earliest; "
                        "older events are gone.")
 ERR_NOT_ENTITLED = "S3 export is not enabled for this tenant: a CSM must switch it on before files are sent."
-MSG_TEST_OK = "Test connection succeeded: uploaded {key} to bucket {bucket}."
+MSG_TEST_OK = ("Test connection succeeded: uploaded {key} to bucket {bucket}; uploads left unfinished under "
+               "{prefixes} are removed after {days} day(s) by the lifecycle rule set there.")
+ERR_LIFECYCLE = ("Could not set the lifecycle rule that removes unfinished uploads: allow s3:GetLifecycleConfiguration "
+                 "and s3:PutLifecycleConfiguration as the bucket policy shown here does. ({reason})")
+# a worker killed mid-upload leaves parts that the tenant pays for and never sees
+ABANDONED_UPLOAD_DAYS = 1
 MSG_TEST_FAILED = "Test connection failed: {reason}"
 PROBE_TEXT = b"mktops S3 export connection test. This object can be deleted.\n"
 
@@ -103,6 +110,17 @@ def _probe(connection: ExportConnection, key: str) -> None:
                                                   f"not in {connection.region}: choose {located}.")
     body = pgp.encrypt_bytes(connection.pgp_public_key, PROBE_TEXT) if connection.encrypted else PROBE_TEXT
     s3.put_object(target, key, body, content_type="text/plain", kms_key_id=connection.kms_key_arn)
+    _install_abort_rules(connection)
+
+
+def _install_abort_rules(connection: ExportConnection) -> None:
+    """The rule that aborts our abandoned multipart uploads, under our own prefixes only (the
+    tenant's other uploads are none of our business)."""
+    for prefix in connection_prefixes(connection):
+        try:
+            s3.ensure_abort_incomplete_rule(connection_target(connection), prefix, days=ABANDONED_UPLOAD_DAYS)
+        except s3.S3Error as exc:
+            raise s3.S3Error(exc.reason, ERR_LIFECYCLE.format(reason=exc.message)) from exc
 
 
 def connection_test(*, connection: ExportConnection, by=None) -> TestOutcome:
@@ -111,7 +129,9 @@ def connection_test(*, connection: ExportConnection, by=None) -> TestOutcome:
     key = probe_key(connection, now)
     try:
         _probe(connection, key)
-        outcome = TestOutcome(True, MSG_TEST_OK.format(key=key, bucket=connection.bucket), key=key)
+        prefixes = " and ".join(connection_prefixes(connection))
+        outcome = TestOutcome(True, MSG_TEST_OK.format(key=key, bucket=connection.bucket, prefixes=prefixes,
+                                                       days=ABANDONED_UPLOAD_DAYS), key=key)
     except s3.S3Error as exc:
         outcome = TestOutcome(False, MSG_TEST_FAILED.format(reason=exc.message), reason=exc.reason)
     except pgp.PgpError as exc:
@@ -138,24 +158,40 @@ def _reexport_errors(connection: ExportConnection, first: date, last: date, toda
 
 
 @transaction.atomic
-def connection_reexport(*, connection: ExportConnection, date_from: date, date_to: date, by=None) -> ExportRun:
+def connection_reexport(*, connection: ExportConnection, date_from: date, date_to: date,
+                        by=None) -> list[ExportRun]:
     """Export the still-retained events of [date_from, date_to] (event time, UTC, whole days) again,
-    into the backfill/ prefix. The watermark is not touched."""
+    into the backfill/ prefix, one file per run. The watermark is not touched.
+
+    A large range is split into runs of consecutive ingest-sequence spans of at most the cap of a
+    scheduled run (schedule.MAX_RUN_SPAN), so that no run outgrows the task timeout."""
     now = clock.now()
     if not connection.tenant.s3_export_enabled:
         raise ValidationError(ERR_NOT_ENTITLED)
     errors = _reexport_errors(connection, date_from, date_to, now.date())
     if errors:
         raise ValidationError(errors)
-    run = run_create(
-        connection=connection, kind=RunKind.BACKFILL, from_seq=1, to_seq=last_ingested_seq(connection.tenant_id),
-        window_start=datetime.combine(date_from, time.min, tzinfo=UTC),
-        window_end=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC),
-        now=now, by_event_time=True, requested_by=by if getattr(by, "is_authenticated", False) else None)
+    start = datetime.combine(date_from, time.min, tzinfo=UTC)
+    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
+    by_user = by if getattr(by, "is_authenticated", False) else None
+    runs = [run_create(connection=connection, kind=RunKind.BACKFILL, from_seq=first, to_seq=last,
+                       window_start=start, window_end=end, now=now, by_event_time=True, requested_by=by_user)
+            for first, last in _reexport_spans(connection, start, end)]
     audit_log_write(user=by, action="s3_export.reexport", tenant=connection.tenant, obj=connection,
-                    detail={"from": f"{date_from}", "to": f"{date_to}", "run": run.pk})
-    enqueue_on_commit(RUN_TASK, run.pk)
-    return run
+                    detail={"from": f"{date_from}", "to": f"{date_to}", "runs": [run.pk for run in runs]})
+    for run in runs:
+        enqueue_on_commit(RUN_TASK, run.pk)
+    return runs
+
+
+def _reexport_spans(connection: ExportConnection, start: datetime, end: datetime) -> list[tuple[int, int]]:
+    """The sequence spans that hold the range's events (one empty run when it has none: the
+    operator sees that there was nothing to export)."""
+    bounds = Event.objects.filter(tenant_id=connection.tenant_id, event_time__gte=start, event_time__lt=end
+                                  ).aggregate(first=Min("seq"), last=Max("seq"))
+    if bounds["first"] is None:
+        return [(1, last_ingested_seq(connection.tenant_id))]
+    return seq_spans(bounds["first"], bounds["last"])
 
 
 def run_retry_now(*, run: ExportRun, by=None) -> bool:

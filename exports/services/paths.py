@@ -25,9 +25,19 @@ def object_key(*, connection: ExportConnection, export_timestamp: int, encrypted
                backfill: bool = False) -> str:
     """`<folder_path>/<connection_name>/export_day=<DD-MM-YYYY>/event_exports_<epoch>.json.gz[.gpg]`;
     re-exports go under `<folder_path>/backfill/<connection_name>/…` in the same layout."""
+    return key_under(connection_prefix(connection, backfill=backfill), export_timestamp, encrypted)
+
+
+def key_under(prefix: str, export_timestamp: int, encrypted: bool) -> str:
+    """A file's key below a prefix (a connection's, or the one a run carries)."""
     day = datetime.fromtimestamp(export_timestamp, tz=UTC)
     name = f"event_exports_{export_timestamp}.json.gz" + (".gpg" if encrypted else "")
-    return f"{connection_prefix(connection, backfill=backfill)}export_day={day:%d-%m-%Y}/{name}"
+    return f"{prefix}export_day={day:%d-%m-%Y}/{name}"
+
+
+def connection_prefixes(connection: ExportConnection) -> tuple[str, str]:
+    """Every prefix the connection writes under: its files and its re-exports."""
+    return connection_prefix(connection), connection_prefix(connection, backfill=True)
 
 
 def manifest_key(key: str) -> str:
@@ -62,6 +72,10 @@ def connection_bucket_policy(connection: ExportConnection) -> dict:
              "Action": ["s3:PutObject", "s3:AbortMultipartUpload"], "Resource": _objects_arn(connection)},
             {"Sid": "MktopsS3ExportBucketChecks", "Effect": "Allow", "Principal": {"AWS": principals},
              "Action": ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+             "Resource": f"arn:aws:s3:::{connection.bucket}"},
+            # Test connection adds a rule that aborts our abandoned multipart uploads (our prefixes only)
+            {"Sid": "MktopsS3ExportAbandonedUploadsRule", "Effect": "Allow", "Principal": {"AWS": principals},
+             "Action": ["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
              "Resource": f"arn:aws:s3:::{connection.bucket}"},
         ],
     }

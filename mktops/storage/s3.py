@@ -8,19 +8,24 @@ with a stable `reason` code and a sentence a person can act on.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import ipaddress
+import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from mktops.errors import OutsideError
+
+log = logging.getLogger(__name__)
 
 # --- naming rules (shared by every feature that takes a bucket from a tenant) ---
 ERR_BUCKET_LENGTH = "A bucket name is 3 to 63 characters long."
@@ -72,6 +77,7 @@ class S3Error(OutsideError):
     KMS_DENIED = "kms_denied"
     UNREACHABLE = "unreachable"
     OBJECT_LOCKED = "object_locked"
+    OBJECT_EXISTS = "object_exists"  # a conditional write (If-None-Match / If-Match) found another object
     INVALID = "invalid_request"
     OTHER = "other"
 
@@ -122,87 +128,139 @@ def client(target: S3Target):
     return _client(target.region, target.endpoint_url, target.access_key_id, target.secret_access_key)
 
 
-def explain(exc: Exception, target: S3Target | None = None) -> S3Error:
-    """Turn a boto3 error into an S3Error that says in words what went wrong."""
+# A code S3 sent is shown only when it looks like one (a far side may answer anything).
+_CODE_RE = re.compile(r"^[A-Za-z0-9.]{1,64}$")
+_ACCESS_CODES = frozenset({"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                           "AllAccessDisabled", "AccountProblem"})
+_REGION_CODES = frozenset({"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
+                           "301"})
+
+
+def _client_error_reason(exc: ClientError) -> str:
+    """The reason code of S3's answer. Its `Message` may steer the choice (KMS, lock), never the words."""
+    err = exc.response.get("Error", {})
+    code, far_text = str(err.get("Code", "")), str(err.get("Message", "")).lower()
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code.startswith("KMS") or "kms" in far_text:
+        return S3Error.KMS_DENIED
+    if code in _ACCESS_CODES:
+        return S3Error.ACCESS_DENIED
+    if code == "NoSuchBucket":
+        return S3Error.NO_SUCH_BUCKET
+    if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+        return S3Error.NO_SUCH_KEY
+    if code in _REGION_CODES or status == 301:
+        return S3Error.WRONG_REGION
+    if code == "ObjectLocked" or (code == "InvalidRequest" and "lock" in far_text):
+        return S3Error.OBJECT_LOCKED
+    if code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412:
+        return S3Error.OBJECT_EXISTS
+    if status and status >= 500:
+        return S3Error.UNREACHABLE
+    return S3Error.INVALID if status == 400 else S3Error.OTHER
+
+
+def _sentence(reason: str, target: S3Target | None, code: str = "") -> str:
+    """Our words for each reason: what failed and what the operator can do."""
     bucket = f"bucket {target.bucket!r}" if target else "the bucket"
+    region = f" ({target.region})" if target and target.region else ""
+    shown = f" (S3's code: {code})" if _CODE_RE.match(code or "") else ""
+    return {
+        S3Error.KMS_DENIED: f"The KMS key refused the operation on {bucket}. "
+                            "Allow the platform's principal in the key policy.",
+        S3Error.ACCESS_DENIED: f"Access to {bucket} was denied: check the bucket policy and that the platform's "
+                               "principal is allowed.",
+        S3Error.NO_SUCH_BUCKET: f"The {bucket} does not exist.",
+        S3Error.NO_SUCH_KEY: f"The object does not exist in {bucket}.",
+        S3Error.WRONG_REGION: f"The {bucket} is in another region than the one configured{region}.",
+        S3Error.OBJECT_LOCKED: f"The object in {bucket} is locked (write-once storage): it cannot be replaced or "
+                               "removed until its retention ends.",
+        S3Error.OBJECT_EXISTS: f"An object already exists at this key in {bucket}; nothing was overwritten.",
+        S3Error.UNREACHABLE: f"Could not reach the S3 endpoint of {bucket}: it is down or blocked by a firewall; "
+                             "it will be retried.",
+        S3Error.INVALID: f"S3 refused the request to {bucket}{shown}: check the bucket's settings.",
+    }.get(reason, f"S3 failed on {bucket}{shown}: check the bucket's settings, or ask platform support.")
+
+
+def explain(exc: Exception, target: S3Target | None = None) -> S3Error:
+    """Turn a boto3 error into an S3Error that says in our words what went wrong.
+
+    Nothing the far side sent is echoed (its `Message` is not ours to show a tenant); at
+    most a code that looks like one is kept."""
     if isinstance(exc, S3Error):
         return exc
-    if isinstance(exc, EndpointConnectionError):
-        return S3Error(S3Error.UNREACHABLE, f"Could not reach the S3 endpoint ({exc.kwargs.get('endpoint_url')}): "
-                                            "it is down or blocked by a firewall.")
     if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        message = err.get("Message", "")
-        if code.startswith("KMS") or "kms" in message.lower():
-            return S3Error(S3Error.KMS_DENIED, f"The KMS key refused the operation on {bucket}: {message or code}. "
-                                               "Allow the platform's principal in the key policy.")
-        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"):
-            return S3Error(S3Error.ACCESS_DENIED, f"Access to {bucket} was denied ({code}): check the bucket "
-                                                  "policy and that the platform's principal is allowed.")
-        if code in ("NoSuchBucket",):
-            return S3Error(S3Error.NO_SUCH_BUCKET, f"The {bucket} does not exist.")
-        if code in ("NoSuchKey", "404") or status == 404:
-            return S3Error(S3Error.NO_SUCH_KEY, f"The object does not exist in {bucket}.")
-        if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
-                    "301") or status == 301:
-            return S3Error(S3Error.WRONG_REGION, f"The {bucket} is in another region than the one configured"
-                                                 f"{f' ({target.region})' if target else ''}.")
-        if code in ("ObjectLocked", "InvalidRequest") and "lock" in message.lower():
-            return S3Error(S3Error.OBJECT_LOCKED, f"The object is locked (write-once storage): {message}")
-        if status and status >= 500:
-            return S3Error(S3Error.UNREACHABLE, f"S3 answered {status} ({code}): the service is down; "
-                                                "it will be retried.")
-        return S3Error(S3Error.INVALID if status == 400 else S3Error.OTHER, f"S3 refused: {code} {message}".strip())
-    if isinstance(exc, BotoCoreError):
-        return S3Error(S3Error.UNREACHABLE, f"S3 could not be reached: {exc}")
-    return S3Error(S3Error.OTHER, f"Unexpected S3 failure: {exc}")
+        reason = _client_error_reason(exc)
+        return S3Error(reason, _sentence(reason, target, str(exc.response.get("Error", {}).get("Code", ""))))
+    if isinstance(exc, BotoCoreError):  # EndpointConnectionError, timeouts, a broken answer
+        return S3Error(S3Error.UNREACHABLE, _sentence(S3Error.UNREACHABLE, target))
+    log.warning("unexpected S3 failure on %s", target.bucket if target else "?", exc_info=exc)
+    return S3Error(S3Error.OTHER, _sentence(S3Error.OTHER, target))
+
+
+@contextlib.contextmanager
+def _explained(target: S3Target) -> Iterator[None]:
+    """Every failure inside comes out as an S3Error in words (the one place that wraps them)."""
+    try:
+        yield
+    except Exception as exc:
+        raise explain(exc, target) from exc
+
+
+def _not_found(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status == 404 or exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 def put_object(target: S3Target, key: str, body: bytes, *, content_type: str = "application/octet-stream",
                kms_key_id: str = "", sse: bool = False, object_lock: tuple[str, object] | None = None,
-               metadata: dict | None = None) -> str:
-    """Upload `body` to `key`; returns its SHA-256 (hex).
-
-    `object_lock` is (mode, retain_until datetime) for write-once buckets; those
-    uploads need a checksum header, so Content-MD5 is sent with them.
-    """
-    extra = _encryption_args(kms_key_id, sse)
-    if object_lock:
-        import base64
-
-        extra.update(ObjectLockMode=object_lock[0], ObjectLockRetainUntilDate=object_lock[1],
-                     ContentMD5=base64.b64encode(hashlib.md5(body).digest()).decode())  # noqa: S324
+               metadata: dict | None = None, if_none_match: bool = False, if_match: str = "") -> str:
+    """Upload `body` to `key`; returns its SHA-256 (hex). `object_lock` is (mode, retain_until).
+    `if_none_match` writes only where no object is, `if_match` only over the object with that ETag
+    (S3Error OBJECT_EXISTS otherwise)."""
+    extra = {**_encryption_args(kms_key_id, sse), **object_lock_args(body, object_lock),
+             **_condition_args(if_none_match, if_match)}
     if metadata:
         extra["Metadata"] = metadata
-    try:
+    with _explained(target):
         client(target).put_object(Bucket=target.bucket, Key=key, Body=body, ContentType=content_type, **extra)
-    except Exception as exc:
-        raise explain(exc, target) from exc
     return hashlib.sha256(body).hexdigest()
 
 
+def object_lock_args(body: bytes, object_lock: tuple[str, object] | None) -> dict:
+    """The PUT arguments of a write-once object: uploads to Object Lock buckets need a checksum
+    header, so Content-MD5 goes with them."""
+    if not object_lock:
+        return {}
+    return {"ObjectLockMode": object_lock[0], "ObjectLockRetainUntilDate": object_lock[1],
+            "ContentMD5": base64.b64encode(hashlib.md5(body).digest()).decode()}  # noqa: S324 - S3's header
+
+
 def get_object(target: S3Target, key: str) -> bytes:
-    try:
+    with _explained(target):
         return client(target).get_object(Bucket=target.bucket, Key=key)["Body"].read()
-    except Exception as exc:
-        raise explain(exc, target) from exc
 
 
-def delete_object(target: S3Target, key: str, *, version_id: str | None = None) -> None:
-    args = {"VersionId": version_id} if version_id else {}
-    try:
-        client(target).delete_object(Bucket=target.bucket, Key=key, **args)
-    except Exception as exc:
-        raise explain(exc, target) from exc
+def delete_object(target: S3Target, key: str) -> None:
+    with _explained(target):
+        client(target).delete_object(Bucket=target.bucket, Key=key)
 
 
-def head_bucket(target: S3Target) -> None:
-    try:
-        client(target).head_bucket(Bucket=target.bucket)
-    except Exception as exc:
-        raise explain(exc, target) from exc
+def head_object(target: S3Target, key: str) -> dict | None:
+    """The object's metadata (ContentLength, Metadata, …), or None when it does not exist."""
+    with _explained(target):
+        try:
+            return client(target).head_object(Bucket=target.bucket, Key=key)
+        except ClientError as exc:
+            if _not_found(exc):
+                return None
+            raise
+
+
+def _condition_args(if_none_match: bool, if_match: str) -> dict:
+    if if_match:
+        return {"IfMatch": if_match}
+    return {"IfNoneMatch": "*"} if if_none_match else {}
 
 
 def _encryption_args(kms_key_id: str, sse: bool) -> dict:
@@ -222,9 +280,12 @@ class MultipartUpload:
     """
 
     def __init__(self, target: S3Target, key: str, *, content_type: str = "application/octet-stream",
-                 kms_key_id: str = "", sse: bool = False, part_size: int = PART_SIZE):
+                 kms_key_id: str = "", sse: bool = False, part_size: int = PART_SIZE,
+                 metadata: dict | None = None, if_none_match: bool = False, if_match: str = ""):
         self.target, self.key, self.content_type = target, key, content_type
-        self.extra = _encryption_args(kms_key_id, sse)
+        self.extra = {**_encryption_args(kms_key_id, sse), **({"Metadata": metadata} if metadata else {})}
+        # checked when the object appears (the single PUT or the completion), so nothing is replaced
+        self.condition = _condition_args(if_none_match, if_match)
         self.part_size = part_size
         self.buffer = bytearray()
         self.upload_id: str | None = None
@@ -245,7 +306,7 @@ class MultipartUpload:
 
     def _send_part(self, chunk: bytes) -> None:
         s3 = client(self.target)
-        try:
+        with _explained(self.target):
             if self.upload_id is None:
                 self.upload_id = s3.create_multipart_upload(
                     Bucket=self.target.bucket, Key=self.key, ContentType=self.content_type, **self.extra
@@ -253,8 +314,6 @@ class MultipartUpload:
             number = len(self.parts) + 1
             etag = s3.upload_part(Bucket=self.target.bucket, Key=self.key, UploadId=self.upload_id,
                                   PartNumber=number, Body=chunk)["ETag"]
-        except Exception as exc:
-            raise explain(exc, self.target) from exc
         self.parts.append({"PartNumber": number, "ETag": etag})
 
     def __exit__(self, exc_type, exc, tb):
@@ -262,24 +321,29 @@ class MultipartUpload:
             self.abort()
             return False
         try:
-            if self.upload_id is None:
-                client(self.target).put_object(Bucket=self.target.bucket, Key=self.key, Body=bytes(self.buffer),
-                                               ContentType=self.content_type, **self.extra)
-            else:
-                if self.buffer:
-                    self._send_part(bytes(self.buffer))
-                client(self.target).complete_multipart_upload(
-                    Bucket=self.target.bucket, Key=self.key, UploadId=self.upload_id,
-                    MultipartUpload={"Parts": self.parts})
-        except Exception as exc:
+            with _explained(self.target):
+                self._finish()
+        except S3Error:
             self.abort()
-            raise explain(exc, self.target) from exc
+            raise
         return False
+
+    def _finish(self) -> None:
+        if self.upload_id is None:
+            client(self.target).put_object(Bucket=self.target.bucket, Key=self.key, Body=bytes(self.buffer),
+                                           ContentType=self.content_type, **self.extra, **self.condition)
+            return
+        if self.buffer:
+            self._send_part(bytes(self.buffer))
+        client(self.target).complete_multipart_upload(
+            Bucket=self.target.bucket, Key=self.key, UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts}, **self.condition)
 
     def abort(self) -> None:
         if self.upload_id is None:
             return
-        # best effort: the abort-incomplete lifecycle rule cleans up whatever is left
+        # best effort: the abort-incomplete lifecycle rule (ensure_abort_incomplete_rule, put by
+        # the export connection's Test connection) cleans up whatever is left
         with contextlib.suppress(Exception):
             client(self.target).abort_multipart_upload(Bucket=self.target.bucket, Key=self.key,
                                                        UploadId=self.upload_id)
@@ -294,58 +358,15 @@ def abort_stale_uploads(target: S3Target, prefix: str) -> int:
     """Abort unfinished multipart uploads under `prefix` (a worker died mid-upload)."""
     s3 = client(target)
     count = 0
-    try:
+    with _explained(target):
         listing = s3.list_multipart_uploads(Bucket=target.bucket, Prefix=prefix)
         for upload in listing.get("Uploads", []):
             s3.abort_multipart_upload(Bucket=target.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
             count += 1
-    except Exception as exc:
-        raise explain(exc, target) from exc
     return count
 
 
-def ensure_abort_incomplete_rule(target: S3Target, prefix: str = "", days: int = 1) -> None:
-    """Add a lifecycle rule that aborts multipart uploads abandoned for `days` (keeps other rules)."""
-    s3 = client(target)
-    rule_id = f"mktops-abort-incomplete-{prefix or 'all'}"[:255]
-    try:
-        try:
-            rules = s3.get_bucket_lifecycle_configuration(Bucket=target.bucket)["Rules"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
-                raise
-            rules = []
-        rules = [r for r in rules if r.get("ID") != rule_id]
-        rules.append({"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": prefix},
-                      "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days}})
-        s3.put_bucket_lifecycle_configuration(Bucket=target.bucket, LifecycleConfiguration={"Rules": rules})
-    except Exception as exc:
-        raise explain(exc, target) from exc
-
-
-# --- added for the message archive ---------------------------------------------
-def head_object(target: S3Target, key: str) -> dict | None:
-    """The object's metadata (ContentLength, Metadata, …), or None when it does not exist."""
-    try:
-        return client(target).head_object(Bucket=target.bucket, Key=key)
-    except ClientError as exc:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status == 404 or exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise explain(exc, target) from exc
-    except Exception as exc:
-        raise explain(exc, target) from exc
-
-
-def list_versions(target: S3Target, key: str) -> list[dict]:
-    """Every version of `key` (versioned buckets, e.g. with Object Lock)."""
-    try:
-        listing = client(target).list_object_versions(Bucket=target.bucket, Prefix=key)
-    except Exception as exc:
-        raise explain(exc, target) from exc
-    return [v for v in listing.get("Versions", []) if v["Key"] == key]
-
-
+# --- lifecycle rules (read, replace ours, keep everyone else's) ----------------------
 def _rules(s3, bucket: str) -> list[dict]:
     try:
         return s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
@@ -355,12 +376,29 @@ def _rules(s3, bucket: str) -> list[dict]:
         return []
 
 
+def _put_rule(target: S3Target, rule: dict) -> None:
+    s3 = client(target)
+    with _explained(target):
+        rules = [r for r in _rules(s3, target.bucket) if r.get("ID") != rule["ID"]]
+        s3.put_bucket_lifecycle_configuration(Bucket=target.bucket,
+                                              LifecycleConfiguration={"Rules": [*rules, rule]})
+
+
+def abort_incomplete_rule_id(prefix: str) -> str:
+    return f"mktops-abort-incomplete-{prefix or 'all'}"[:255]
+
+
+def ensure_abort_incomplete_rule(target: S3Target, prefix: str = "", days: int = 1) -> None:
+    """Abort multipart uploads abandoned under `prefix` for `days` (a worker killed mid-upload
+    leaves parts that are billed but never shown)."""
+    _put_rule(target, {"ID": abort_incomplete_rule_id(prefix), "Status": "Enabled", "Filter": {"Prefix": prefix},
+                       "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days}})
+
+
 def lifecycle_expiration_days(target: S3Target, prefix: str) -> int | None:
     """Read back the expiration (days) of the enabled lifecycle rule for exactly `prefix`, if any."""
-    try:
+    with _explained(target):
         rules = _rules(client(target), target.bucket)
-    except Exception as exc:
-        raise explain(exc, target) from exc
     for rule in rules:
         rule_prefix = rule.get("Filter", {}).get("Prefix", rule.get("Prefix"))
         if rule_prefix == prefix and rule.get("Status") == "Enabled" and "Expiration" in rule:
@@ -370,40 +408,19 @@ def lifecycle_expiration_days(target: S3Target, prefix: str) -> int | None:
 
 def ensure_expiration_rule(target: S3Target, prefix: str, days: int, rule_id: str) -> None:
     """Expire objects under `prefix` after `days` (replaces the rule `rule_id`, keeps the others)."""
-    s3 = client(target)
-    try:
-        rules = [r for r in _rules(s3, target.bucket) if r.get("ID") != rule_id]
-        rules.append({"ID": rule_id[:255], "Status": "Enabled", "Filter": {"Prefix": prefix},
-                      "Expiration": {"Days": days}})
-        s3.put_bucket_lifecycle_configuration(Bucket=target.bucket, LifecycleConfiguration={"Rules": rules})
-    except Exception as exc:
-        raise explain(exc, target) from exc
-
-
-def object_lock_configuration(target: S3Target) -> dict | None:
-    """The bucket's Object Lock configuration, or None when the bucket has none."""
-    try:
-        return client(target).get_object_lock_configuration(Bucket=target.bucket).get(
-            "ObjectLockConfiguration")
-    except ClientError as exc:
-        if "ObjectLockConfiguration" in exc.response.get("Error", {}).get("Code", ""):
-            return None
-        raise explain(exc, target) from exc
-    except Exception as exc:
-        raise explain(exc, target) from exc
+    _put_rule(target, {"ID": rule_id[:255], "Status": "Enabled", "Filter": {"Prefix": prefix},
+                       "Expiration": {"Days": days}})
 
 
 # --- added for S3 exports ---------------------------------------------------------
 def bucket_region(target: S3Target) -> str | None:
     """The region the bucket lives in, or None when we may not ask (no s3:GetBucketLocation)."""
     try:
-        location = client(target).get_bucket_location(Bucket=target.bucket).get("LocationConstraint")
-    except ClientError as exc:
-        error = explain(exc, target)
+        with _explained(target):
+            location = client(target).get_bucket_location(Bucket=target.bucket).get("LocationConstraint")
+    except S3Error as error:
         if error.reason == S3Error.ACCESS_DENIED:
             return None
-        raise error from exc
-    except Exception as exc:
-        raise explain(exc, target) from exc
+        raise
     # S3 answers no constraint for us-east-1, and "EU" for the oldest eu-west-1 buckets
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)

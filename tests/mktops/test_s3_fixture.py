@@ -31,7 +31,7 @@ def test_errors_are_explained(s3):
         storage.put_object(storage.S3Target.platform(bucket="no-such-bucket-here"), "k", b"v")
     assert err.value.reason == storage.S3Error.NO_SUCH_BUCKET
     with pytest.raises(storage.S3Error) as err:
-        storage.head_bucket(storage.S3Target(bucket="b", endpoint_url="http://127.0.0.1:9"))
+        storage.get_object(storage.S3Target(bucket="b", endpoint_url="http://127.0.0.1:9"), "k")
     assert err.value.reason == storage.S3Error.UNREACHABLE
 
 
