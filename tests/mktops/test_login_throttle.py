@@ -11,6 +11,7 @@ import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from mktops import services, throttle
 from mktops.models import AuditLog, Role
@@ -48,12 +49,10 @@ def fail(username, times, address=HOME):
     return statuses
 
 
-def expected_message(by, *, username="", address=None):
-    last = AccessAttempt.objects.filter(
-        **({"ip_address": address} if by == throttle.BY_ADDRESS else {"username": username})
-    ).order_by("-attempt_time").first()
+def expected_message(by, *, until_row, username="", address=None):
+    """The message for a lock that ends a cooloff after `until_row`'s last failure."""
     limit = settings.AXES_FAILURE_LIMIT if by == throttle.BY_ADDRESS else settings.MKTOPS_LOGIN_USERNAME_FAILURE_LIMIT
-    lock = throttle.LoginLock(by=by, limit=limit, until=last.attempt_time + settings.AXES_COOLOFF_TIME)
+    lock = throttle.LoginLock(by=by, limit=limit, until=until_row.attempt_time + settings.AXES_COOLOFF_TIME)
     return throttle.lockout_message(lock, username=username, ip_address=address)
 
 
@@ -69,7 +68,9 @@ def test_the_attempt_after_the_limit_is_refused_even_with_the_right_password(ope
     assert response.status_code == 429
     assert not signed_in
     page = response.content.decode()
-    message = expected_message(throttle.BY_ADDRESS, username=operator_a.username, address=HOME)
+    # one row (this username, address and browser): the lock ends a cooloff after its last failure
+    message = expected_message(throttle.BY_ADDRESS, until_row=AccessAttempt.objects.get(),
+                               username=operator_a.username, address=HOME)
     assert message in page
     assert f"Sign-in from your address {HOME} is locked after 5 failed attempts, until " in message
     assert "Your customer success manager (CSM) can unlock it sooner." in message
@@ -118,7 +119,9 @@ def test_guessing_one_account_from_many_addresses_locks_that_account(operator_a,
         fail(operator_a.username, 2, address=f"10.9.0.{i}")
     response, signed_in = sign_in(operator_a.username, PASSWORD, ELSEWHERE)
     assert response.status_code == 429 and not signed_in
-    message = expected_message(throttle.BY_ACCOUNT, username=operator_a.username)
+    # 8 failures in rows of 2: the lock ends when the oldest row ages out
+    oldest = AccessAttempt.objects.order_by("attempt_time").first()
+    message = expected_message(throttle.BY_ACCOUNT, until_row=oldest, username=operator_a.username)
     assert message in response.content.decode()
     assert f"account \u201c{operator_a.username}\u201d is locked after 8 failed attempts" in message
     assert lockouts().get().detail["locked_by"] == throttle.BY_ACCOUNT
@@ -127,6 +130,26 @@ def test_guessing_one_account_from_many_addresses_locks_that_account(operator_a,
 
 
 # --- expiry and unlock ------------------------------------------------------
+def _attempt(*, at, failures, username="someone", address=HOME, agent="a"):
+    row = AccessAttempt.objects.create(username=username, ip_address=address, user_agent=agent,
+                                       failures_since_start=failures, get_data="", post_data="",
+                                       http_accept="", path_info=LOGIN)
+    AccessAttempt.objects.filter(pk=row.pk).update(attempt_time=at)  # attempt_time is auto_now_add
+
+
+def test_a_lock_lasts_until_enough_failures_have_aged_out(db):
+    t = timezone.now()
+    _attempt(at=t - timedelta(minutes=10), failures=3, agent="a")
+    _attempt(at=t - timedelta(minutes=5), failures=2, agent="b")
+    _attempt(at=t - timedelta(minutes=1), failures=1, agent="c")
+    # 6 failures; once the oldest 3 age out, 3 are left, below the limit of 5
+    lock = throttle.login_lock_find(username="someone-else", ip_address=HOME, at=t)
+    assert lock == throttle.LoginLock(by=throttle.BY_ADDRESS, limit=5, until=t + timedelta(minutes=5))
+    assert throttle.login_lock_find(username="someone-else", ip_address=HOME,
+                                    at=t + timedelta(minutes=5, seconds=1)) is None
+    assert throttle.login_lock_find(username="someone-else", ip_address=ELSEWHERE, at=t) is None
+
+
 def test_the_lock_ends_when_the_cooloff_has_passed(operator_a):
     fail(operator_a.username, 5)
     assert sign_in(operator_a.username, PASSWORD)[0].status_code == 429
