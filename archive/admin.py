@@ -204,14 +204,14 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
     @object_view(level=CHANGE, post_only=True)
     def test_connection_view(self, request, obj):
         ok, message = config.archive_connection_test(cfg=obj, by=request.user)
-        self.log_change(request, obj, f"Tested the connection: {message}")
+        self.log_change(request, obj, f"Connection test: {message}")
         self.message_user(request, message, messages.SUCCESS if ok else messages.ERROR)
         return self._back(obj)
 
     @object_view(level=CHANGE, post_only=True)
     def apply_retention_view(self, request, obj):
         ok, message = config.archive_lifecycle_apply(tenant=obj.tenant)
-        self.log_change(request, obj, f"Applied the file retention rule: {message}")
+        self.log_change(request, obj, f"File retention rule: {message}")
         self.message_user(request, message, messages.SUCCESS if ok else messages.ERROR)
         return self._back(obj)
 

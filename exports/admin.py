@@ -185,7 +185,7 @@ class ExportConnectionAdmin(TenantScopedAdmin):
     @object_view(level=CHANGE, post_only=True)
     def test_view(self, request, obj):
         outcome = connections.connection_test(connection=obj, by=request.user)
-        self.log_change(request, obj, f"Tested the connection: {outcome.message}")
+        self.log_change(request, obj, f"Connection test: {outcome.message}")
         self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR)
         return self._back(obj)
 

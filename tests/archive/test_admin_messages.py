@@ -150,3 +150,35 @@ def test_support_cannot_change_messages(stored, as_support_a):
     assert as_support_a.post(url("change", stored), {}).status_code == 403
     assert as_support_a.post(reverse("admin:archive_archivedmessage_delete", args=[stored.pk]),
                              {"post": "yes"}).status_code == 403
+
+
+# --- the views share one helper: 404 before 403, 405 for a GET, each re-delivery in the history
+def _history(message) -> list[str]:
+    from django.contrib.admin.models import LogEntry
+
+    return [e.get_change_message() for e in LogEntry.objects.filter(object_id=str(message.pk))
+            if e.content_type.model_class() is ArchivedMessage]
+
+
+def test_other_tenants_operator_gets_404_on_every_view_with_get_and_post(stored, as_operator_b):
+    for name in ("message", "body", "download", "redeliver"):
+        for method in ("get", "post"):
+            assert getattr(as_operator_b, method)(url(name, stored)).status_code == 404, (name, method)
+
+
+def test_a_get_to_redeliver_is_405_and_requeues_nothing(stored, as_csm, as_operator_a):
+    _hold(stored)
+    assert as_operator_a.get(url("redeliver", stored)).status_code == 403  # the level comes first
+    assert as_csm.get(url("redeliver", stored)).status_code == 405
+    assert ArchivedMessage.objects.get(pk=stored.pk).status == JobStatus.FAILED
+    assert _history(stored) == []
+
+
+def test_redelivery_is_written_to_the_messages_history(stored, as_csm):
+    _hold(stored)
+    assert as_csm.post(url("redeliver", stored)).status_code == 302
+    assert _history(stored) == ["Re-delivery to the tenant's destination requested."]
+    _hold(stored)
+    as_csm.post(reverse("admin:archive_archivedmessage_changelist"),
+                {"action": "redeliver_selected", "_selected_action": [stored.pk]})
+    assert _history(stored) == ["Re-delivery to the tenant's destination requested."] * 2

@@ -175,3 +175,61 @@ def test_retention_rule_applied_read_back_and_warning(cfg, s3, as_operator_a):
     assert any(r["Filter"]["Prefix"] == "tenant_a/" and r["Expiration"]["Days"] == 400 for r in rules)
     page = as_operator_a.get(change_url(cfg)).content.decode()
     assert "retention-warning" in page and "Events are kept 30 days but files 400 days" in page
+
+
+# --- a GET writes nothing; the custom views share one helper; each action in the history ---------
+def _history(cfg) -> list[str]:
+    from django.contrib.admin.models import LogEntry
+
+    return [e.get_change_message() for e in LogEntry.objects.filter(object_id=str(cfg.pk)).order_by("pk")
+            if e.content_type.model_class() is ArchiveSettings]
+
+
+def test_the_changelist_creates_no_row_and_links_to_the_add_form(archive_on, tenant_b, as_operator_a,
+                                                                 as_support_a, as_csm):
+    changelist = reverse("admin:archive_archivesettings_changelist")
+    add = reverse("admin:archive_archivesettings_add") + f"?tenant={archive_on.pk}"
+    for client in (as_operator_a, as_support_a, as_csm):
+        assert client.get(changelist).status_code == 200
+    assert not ArchiveSettings.objects.exists()
+    assert f'href="{add}"' in as_operator_a.get(changelist).content.decode()
+    support_page = as_support_a.get(changelist).content.decode()
+    assert "Archive not set up yet" in support_page and f'href="{add}"' not in support_page
+    assert "Tenant B" not in as_operator_a.get(changelist).content.decode()
+    # the link opens the add form for that tenant; its Save creates the row
+    form = as_operator_a.get(add)
+    assert form.status_code == 200 and str(form.context["adminform"].form.initial["tenant"]) == str(archive_on.pk)
+    data = form_data(ArchiveSettings(tenant=archive_on))
+    response = as_operator_a.post(reverse("admin:archive_archivesettings_add"), {**data, "tenant": archive_on.pk})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert ArchiveSettings.objects.get().tenant == archive_on
+    assert "Archive not set up yet" not in as_operator_a.get(changelist).content.decode()
+
+
+def test_other_tenants_operator_gets_404_on_every_view_with_get_and_post(cfg, as_operator_b):
+    for name in ("test", "retention", "redeliver_all", "completeness", "manifests"):
+        for method in ("get", "post"):
+            response = getattr(as_operator_b, method)(reverse(f"admin:archive_archivesettings_{name}",
+                                                              args=[cfg.pk]))
+            assert response.status_code == 404, (name, method)
+
+
+def test_a_get_to_a_post_only_action_is_405_and_does_nothing(cfg, as_operator_a, as_csm):
+    for name in ("test", "retention"):
+        assert as_operator_a.get(reverse(f"admin:archive_archivesettings_{name}", args=[cfg.pk])).status_code == 405
+    assert as_operator_a.get(reverse("admin:archive_archivesettings_redeliver_all",
+                                     args=[cfg.pk])).status_code == 403  # the level comes first
+    assert as_csm.get(reverse("admin:archive_archivesettings_redeliver_all", args=[cfg.pk])).status_code == 405
+    cfg.refresh_from_db()
+    assert cfg.last_test_at is None and cfg.lifecycle_checked_at is None
+    assert _history(cfg) == []
+
+
+def test_every_action_is_written_to_the_settings_history(cfg, s3, as_operator_a, as_csm):
+    for name in ("test", "retention"):
+        assert as_operator_a.post(reverse(f"admin:archive_archivesettings_{name}", args=[cfg.pk])).status_code == 302
+    assert as_csm.post(reverse("admin:archive_archivesettings_redeliver_all", args=[cfg.pk])).status_code == 302
+    assert as_csm.post(reverse("admin:archive_archivesettings_completeness", args=[cfg.pk])).status_code == 302
+    history = _history(cfg)
+    assert [h.split(":")[0].split(" ")[0] for h in history] == ["Connection", "File", "Re-delivery", "Re-drive"]
+    assert history[0].startswith("Connection test: ") and history[1].startswith("File retention rule: ")

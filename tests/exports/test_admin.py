@@ -276,3 +276,55 @@ def test_usage_visible_to_csm_only(run, entitled, as_csm, as_operator_a, as_supp
     assert as_csm.get(f"{USAGE}{usage.pk}/change/").status_code == 200
     for client in (as_operator_a, as_support_a, as_operator_b):
         assert client.get(USAGE).status_code == 403
+
+
+# --- the custom views share one helper: 404, 403, 405, and each action in the history ----
+ACTIONS = ("test", "pause", "resume", "reexport")
+POST_ONLY = ("test", "pause", "resume")
+
+
+def _history(obj) -> list[str]:
+    from django.contrib.admin.models import LogEntry
+
+    return [e.get_change_message() for e in LogEntry.objects.filter(object_id=str(obj.pk)).order_by("pk")
+            if e.content_type.model_class() is type(obj)]
+
+
+def test_other_tenants_operator_gets_404_on_every_action_with_get_and_post(connection, as_operator_b):
+    for action in ACTIONS:
+        for method in ("get", "post"):
+            assert getattr(as_operator_b, method)(f"{BASE}{connection.pk}/{action}/").status_code == 404, action
+
+
+def test_support_gets_403_on_every_action_before_the_method_is_looked_at(connection, as_support_a):
+    for action in ACTIONS:
+        assert as_support_a.get(f"{BASE}{connection.pk}/{action}/").status_code == 403, action
+
+
+def test_a_get_to_a_post_only_action_is_405_and_changes_nothing(connection, as_operator_a):
+    for action in POST_ONLY:
+        assert as_operator_a.get(f"{BASE}{connection.pk}/{action}/").status_code == 405, action
+    connection.refresh_from_db()
+    assert not connection.paused and connection.last_test_at is None
+    assert _history(connection) == []
+
+
+def test_every_action_is_written_to_the_connections_history(connection, as_operator_a, s3, clock):
+    for action in POST_ONLY:
+        assert as_operator_a.post(f"{BASE}{connection.pk}/{action}/").status_code == 302
+    today = mk_clock.now().date()
+    assert as_operator_a.post(f"{BASE}{connection.pk}/reexport/", {
+        "date_from": f"{today - timedelta(days=1)}", "date_to": f"{today}"}).status_code == 302
+    history = _history(connection)
+    assert [h.split(":")[0].split(" ")[0] for h in history] == ["Connection", "Paused", "Resumed", "Re-export"]
+    assert history[0].startswith("Connection test: ")
+    page = as_operator_a.get(f"{BASE}{connection.pk}/history/").content.decode()
+    assert "Paused" in page and "Re-export of" in page
+
+
+def test_retry_now_is_written_to_the_runs_history(make_connection, api, as_operator_a, clock):
+    make_connection(bucket="no-such-bucket-for-retry")
+    api("/events", {"events": [make_event(1)]})
+    (run,) = run_due()
+    assert as_operator_a.post(RUNS, {"action": "retry_now", "_selected_action": [run.pk]}).status_code == 302
+    assert _history(run) == ["Retry now requested."]
