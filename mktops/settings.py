@@ -22,6 +22,7 @@ from mktops.env import (
     env_url_list,
 )
 from mktops.sqlite import SQLITE_PRAGMAS
+from mktops.storage import archive_storage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -234,6 +235,12 @@ AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID")
 AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY")
 MKTOPS_ARCHIVE_BUCKET = env_str("MKTOPS_ARCHIVE_BUCKET")
 MKTOPS_LOCAL_ARCHIVE_DIR = Path(env_str("MKTOPS_LOCAL_ARCHIVE_DIR", str(BASE_DIR / "var" / "archive")))
+# the platform's own archive store: django-storages' S3Storage on the platform bucket, or the
+# local folder standing in for it (archive.services.destinations reads storages["archive"])
+STORAGES["archive"] = archive_storage(
+    bucket=MKTOPS_ARCHIVE_BUCKET, local_dir=MKTOPS_LOCAL_ARCHIVE_DIR, region=AWS_S3_REGION_NAME,
+    endpoint_url=AWS_S3_ENDPOINT_URL, access_key_id=AWS_ACCESS_KEY_ID, secret_access_key=AWS_SECRET_ACCESS_KEY,
+)
 MKTOPS_PLATFORM_PRINCIPALS = env_list(
     "MKTOPS_PLATFORM_PRINCIPALS", ["arn:aws:iam::000000000000:role/mktops-platform"]
 )

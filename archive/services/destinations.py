@@ -4,19 +4,25 @@ the tenant's own S3 bucket, or the tenant's SFTP server. Every failure comes out
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
 
 from archive.models import ArchiveSettings, Destination
 from mktops import clock
 from mktops.crypto import decrypt_bytes, encrypt_bytes
 from mktops.errors import OutsideError
-from mktops.storage import s3
+from mktops.storage import buckets, s3
+
+log = logging.getLogger(__name__)
 
 # reasons, in words, shown on the settings page and on each failed message
 REASONS = {
@@ -35,6 +41,7 @@ REASONS = {
     "object_locked": "File is locked (write-once storage)",
     "not_configured": "Destination not configured",
     "invalid_request": "Destination refused the request",
+    "bucket_not_allowed": "Bucket not allowed (the platform's, or another tenant's)",
     "other": "Destination failed",
 }
 
@@ -48,27 +55,162 @@ class DeliveryError(OutsideError):
         return REASONS[self.reason]
 
 
-@dataclass
-class Target:
-    """One destination, resolved from a tenant's settings."""
+class Store:
+    """One destination, resolved from a tenant's settings: write, read, probe, readable.
 
-    kind: str
-    s3_target: s3.S3Target | None = None
-    prefix: str = ""
-    kms_key_id: str = ""
-    sse: bool = False
-    local_root: Path | None = None
-    sftp_target: object = None
+    Every failure comes out as a `DeliveryError` (the public functions below wrap them)."""
+
+    kind: str = ""
+    readable = True  # the platform can read files back (not from the tenant's SFTP server)
     lock_mode: str = ""
     lock_days: int = 0
 
-    @property
-    def readable(self) -> bool:
-        """The platform can read files back from S3 and the local store, not from SFTP."""
-        return self.kind != Destination.SFTP
+    def write(self, key: str, data: bytes, *, content_type: str, sha256: str) -> None:
+        raise NotImplementedError
+
+    def read(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def probe(self) -> str:
+        """Write and remove a probe file; returns what was checked."""
+        raise NotImplementedError
+
+    def _lock(self) -> tuple[str, object] | None:
+        if self.lock_mode and self.lock_days:
+            return self.lock_mode, clock.now() + timedelta(days=self.lock_days)
+        return None
+
+    def _already_locked(self, head: dict | None, sha256: str) -> bool:
+        """A locked file cannot be replaced: if a crashed attempt already stored it, keep that one."""
+        return bool(self.lock_mode) and head is not None and head.get("Metadata", {}).get("sha256") == sha256
+
+
+# Kept as the name callers and type hints use.
+Target = Store
+
+
+def _probe_key() -> str:
+    return f".mktops-connection-test-{secrets.token_hex(6)}.txt"
+
+
+PROBE_DATA = b"mktops archive connection test\n"
+
+
+class PlatformFolderStore(Store):
+    """The local folder standing in for the platform bucket (the demo's default), through
+    storages["archive"] (a FileSystemStorage); files are encrypted at rest."""
+
+    kind = Destination.PLATFORM
+
+    def __init__(self, storage):
+        self.storage = storage
+
+    def _path(self, key: str) -> Path:
+        try:
+            return Path(self.storage.path(key))
+        except SuspiciousFileOperation as exc:
+            raise DeliveryError("invalid_request", f"The file path {key!r} leaves the archive folder.") from exc
+
+    def write(self, key: str, data: bytes, *, content_type: str = "", sha256: str = "") -> None:
+        path = self._path(key)
+        # written under a temporary name, then renamed: a reader never sees half a file
+        tmp = self.storage.save(f"{key}.{secrets.token_hex(4)}.tmp", ContentFile(encrypt_bytes(data)))
+        os.replace(self.storage.path(tmp), path)
+
+    def read(self, key: str) -> bytes:
+        self._path(key)
+        try:
+            with self.storage.open(key, "rb") as f:
+                return decrypt_bytes(f.read())
+        except FileNotFoundError as exc:
+            raise DeliveryError("no_such_key", f"The file {key!r} is not in the archive folder.") from exc
+
+    def probe(self) -> str:
+        key = _probe_key()
+        self.write(key, PROBE_DATA)
+        self.storage.delete(key)
+        return f"Wrote and removed {key} in the local archive folder."
+
+
+class PlatformBucketStore(Store):
+    """The platform's archive bucket, through storages["archive"] (django-storages' S3Storage);
+    SSE-S3 always, Object Lock when the tenant chose it."""
+
+    kind = Destination.PLATFORM
+
+    def __init__(self, storage, *, lock_mode: str = "", lock_days: int = 0):
+        self.storage, self.lock_mode, self.lock_days = storage, lock_mode, lock_days
+
+    def write(self, key: str, data: bytes, *, content_type: str, sha256: str) -> None:
+        if self.lock_mode and self._already_locked(s3.storage_head(self.storage, key), sha256):
+            return
+        s3.storage_put(self.storage, key, data, content_type=content_type, sse=True, object_lock=self._lock(),
+                       metadata={"sha256": sha256})
+
+    def read(self, key: str) -> bytes:
+        return s3.storage_read(self.storage, key)
+
+    def probe(self) -> str:
+        key = _probe_key()
+        s3.storage_put(self.storage, key, PROBE_DATA, content_type="text/plain")
+        s3.storage_delete(self.storage, key)
+        return f"Wrote and removed {key} in bucket {self.storage.bucket_name}."
+
+
+class TenantBucketStore(Store):
+    """The tenant's own S3 bucket: its own client per connection (mktops.storage.s3)."""
+
+    kind = Destination.S3
+
+    def __init__(self, target: s3.S3Target, *, prefix: str = "", kms_key_id: str = "", lock_mode: str = "",
+                 lock_days: int = 0):
+        self.target, self.prefix, self.kms_key_id = target, prefix, kms_key_id
+        self.lock_mode, self.lock_days = lock_mode, lock_days
 
     def full_key(self, key: str) -> str:
         return f"{self.prefix}{key}"
+
+    def write(self, key: str, data: bytes, *, content_type: str, sha256: str) -> None:
+        full = self.full_key(key)
+        if self.lock_mode and self._already_locked(s3.head_object(self.target, full), sha256):
+            return
+        s3.put_object(self.target, full, data, content_type=content_type, kms_key_id=self.kms_key_id,
+                      object_lock=self._lock(), metadata={"sha256": sha256})
+
+    def read(self, key: str) -> bytes:
+        return s3.get_object(self.target, self.full_key(key))
+
+    def probe(self) -> str:
+        full = self.full_key(_probe_key())
+        s3.put_object(self.target, full, PROBE_DATA, content_type="text/plain", kms_key_id=self.kms_key_id)
+        s3.delete_object(self.target, full)
+        return f"Wrote and removed {full} in bucket {self.target.bucket}."
+
+
+class SftpStore(Store):
+    """The tenant's SFTP server: write-only for the platform."""
+
+    kind = Destination.SFTP
+    readable = False
+
+    def __init__(self, target):
+        self.target = target
+
+    def write(self, key: str, data: bytes, *, content_type: str = "", sha256: str = "") -> None:
+        from mktops.storage import sftp
+
+        sftp.put_file(self.target, key, data)
+
+    def read(self, key: str) -> bytes:
+        raise DeliveryError("other", "Messages stored on the tenant's SFTP server cannot be read back.")
+
+    def probe(self) -> str:
+        from mktops.storage import sftp
+
+        key = _probe_key()
+        sftp.put_file(self.target, key, PROBE_DATA)
+        sftp.remove_file(self.target, key)
+        return f"Wrote and removed {key} on {self.target.host}."
 
 
 def _folder_prefix(folder: str) -> str:
@@ -76,16 +218,25 @@ def _folder_prefix(folder: str) -> str:
     return f"{folder}/" if folder else ""
 
 
-def target_for(cfg: ArchiveSettings) -> Target:
+def target_for(cfg: ArchiveSettings) -> Store:
+    """The store the tenant's settings name."""
     lock = {"lock_mode": cfg.object_lock_mode, "lock_days": cfg.object_lock_days}
     if cfg.destination == Destination.S3:
-        return Target(kind=Destination.S3, prefix=_folder_prefix(cfg.s3_folder), kms_key_id=cfg.s3_kms_key_arn,
-                      s3_target=s3.S3Target.platform(bucket=cfg.s3_bucket, region=cfg.s3_region or None), **lock)
+        # refused here too, not only at save: a row stored around the form never reaches another's bucket
+        target = buckets.tenant_target(bucket=cfg.s3_bucket, region=cfg.s3_region or None, tenant_id=cfg.tenant_id)
+        return TenantBucketStore(target, prefix=_folder_prefix(cfg.s3_folder), kms_key_id=cfg.s3_kms_key_arn,
+                                 **lock)
     if cfg.destination == Destination.SFTP:
-        return Target(kind=Destination.SFTP, sftp_target=_sftp_target(cfg))
-    if settings.MKTOPS_ARCHIVE_BUCKET:
-        return Target(kind=Destination.PLATFORM, s3_target=s3.S3Target.platform(), sse=True, **lock)
-    return Target(kind=Destination.PLATFORM, local_root=Path(settings.MKTOPS_LOCAL_ARCHIVE_DIR))
+        return SftpStore(_sftp_target(cfg))
+    return platform_store(**lock)
+
+
+def platform_store(*, lock_mode: str = "", lock_days: int = 0) -> Store:
+    """The platform's own store: storages["archive"], the bucket or the local folder (settings.STORAGES)."""
+    storage = storages["archive"]
+    if s3.is_bucket_storage(storage):
+        return PlatformBucketStore(storage, lock_mode=lock_mode, lock_days=lock_days)
+    return PlatformFolderStore(storage)
 
 
 def _sftp_target(cfg: ArchiveSettings):
@@ -103,88 +254,33 @@ def _wrap(exc: Exception) -> DeliveryError:
         return exc
     if isinstance(exc, OutsideError):  # S3Error, SftpError
         return DeliveryError(exc.reason, exc.message)
-    if isinstance(exc, OSError):
-        return DeliveryError("other", f"The local archive folder failed: {exc}")
-    return DeliveryError("other", f"Unexpected failure: {exc}")
+    if isinstance(exc, OSError):  # the local folder; its path and the OS's words are ours to log, not show
+        log.warning("local archive folder failed", exc_info=exc)
+        return DeliveryError("other", "The local archive folder failed: check its permissions and free space.")
+    log.warning("unexpected destination failure", exc_info=exc)
+    return DeliveryError("other", "Unexpected failure of the destination.")
 
 
-# --- local folder (stands in for the platform bucket; files encrypted at rest) ---------
-def _local_path(target: Target, key: str) -> Path:
-    root = target.local_root.resolve()
-    path = (root / key).resolve()
-    if root not in path.parents:
-        raise DeliveryError("invalid_request", f"The file path {key!r} leaves the archive folder.")
-    return path
-
-
-def _local_write(target: Target, key: str, data: bytes) -> None:
-    path = _local_path(target, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_bytes(encrypt_bytes(data))
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
+@contextlib.contextmanager
+def _delivery_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        raise _wrap(exc) from exc
 
 
 # --- the operations ------------------------------------------------------------------
-def destination_write(*, target: Target, key: str, data: bytes, content_type: str, sha256: str) -> None:
-    try:
-        if target.local_root is not None:
-            _local_write(target, key, data)
-        elif target.s3_target is not None:
-            _s3_write(target, key, data, content_type, sha256)
-        else:
-            from mktops.storage import sftp
-
-            sftp.put_file(target.sftp_target, key, data)
-    except Exception as exc:
-        raise _wrap(exc) from exc
+def destination_write(*, target: Store, key: str, data: bytes, content_type: str, sha256: str) -> None:
+    with _delivery_errors():
+        target.write(key, data, content_type=content_type, sha256=sha256)
 
 
-def _s3_write(target: Target, key: str, data: bytes, content_type: str, sha256: str) -> None:
-    full = target.full_key(key)
-    if target.lock_mode:
-        # a locked file cannot be replaced: if a crashed attempt already stored it, keep that one
-        head = s3.head_object(target.s3_target, full)
-        if head is not None and head.get("Metadata", {}).get("sha256") == sha256:
-            return
-    lock = None
-    if target.lock_mode and target.lock_days:
-        lock = (target.lock_mode, clock.now() + timedelta(days=target.lock_days))
-    s3.put_object(target.s3_target, full, data, content_type=content_type, kms_key_id=target.kms_key_id,
-                  sse=target.sse, object_lock=lock, metadata={"sha256": sha256})
+def destination_read(*, target: Store, key: str) -> bytes:
+    with _delivery_errors():
+        return target.read(key)
 
 
-def destination_read(*, target: Target, key: str) -> bytes:
-    try:
-        if target.local_root is not None:
-            return decrypt_bytes(_local_path(target, key).read_bytes())
-        if target.s3_target is not None:
-            return s3.get_object(target.s3_target, target.full_key(key))
-    except FileNotFoundError as exc:
-        raise DeliveryError("no_such_key", f"The file {key!r} is not in the archive folder.") from exc
-    except Exception as exc:
-        raise _wrap(exc) from exc
-    raise DeliveryError("other", "Messages stored on the tenant's SFTP server cannot be read back.")
-
-
-def destination_probe(*, target: Target) -> str:
+def destination_probe(*, target: Store) -> str:
     """Write and remove a probe file; returns what was checked, raises DeliveryError."""
-    key = f".mktops-connection-test-{secrets.token_hex(6)}.txt"
-    data = b"mktops archive connection test\n"
-    try:
-        if target.local_root is not None:
-            _local_write(target, key, data)
-            _local_path(target, key).unlink()
-            return f"Wrote and removed {key} in the local archive folder."
-        if target.s3_target is not None:
-            s3.put_object(target.s3_target, target.full_key(key), data, content_type="text/plain",
-                          kms_key_id=target.kms_key_id, sse=target.sse)
-            s3.delete_object(target.s3_target, target.full_key(key))
-            return f"Wrote and removed {target.full_key(key)} in bucket {target.s3_target.bucket}."
-        from mktops.storage import sftp
-
-        sftp.put_file(target.sftp_target, key, data)
-        sftp.remove_file(target.sftp_target, key)
-        return f"Wrote and removed {key} on {target.sftp_target.host}."
-    except Exception as exc:
-        raise _wrap(exc) from exc
+    with _delivery_errors():
+        return target.probe()

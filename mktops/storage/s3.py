@@ -22,6 +22,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from storages.backends.s3 import S3Storage
 
 from mktops.errors import OutsideError
 
@@ -102,9 +103,8 @@ class S3Target:
         )
 
 
-@lru_cache(maxsize=64)
-def _client(region: str, endpoint_url: str, access_key_id: str, secret_access_key: str):
-    config = Config(
+def _config(region: str, endpoint_url: str) -> Config:
+    return Config(
         region_name=region or None,
         # boto3 >= 1.36 adds CRC checksums that S3-compatible servers reject
         request_checksum_calculation="when_required",
@@ -114,13 +114,17 @@ def _client(region: str, endpoint_url: str, access_key_id: str, secret_access_ke
         read_timeout=60,
         s3={"addressing_style": "path"} if endpoint_url else {},
     )
+
+
+@lru_cache(maxsize=64)
+def _client(region: str, endpoint_url: str, access_key_id: str, secret_access_key: str):
     session = boto3.session.Session()
     return session.client(
         "s3",
         endpoint_url=endpoint_url or None,
         aws_access_key_id=access_key_id or None,
         aws_secret_access_key=secret_access_key or None,
-        config=config,
+        config=_config(region, endpoint_url),
     )
 
 
@@ -424,3 +428,60 @@ def bucket_region(target: S3Target) -> str | None:
         raise
     # S3 answers no constraint for us-east-1, and "EU" for the oldest eu-west-1 buckets
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+
+
+# --- the platform's own bucket, through django-storages ------------------------------------
+class PlatformS3Storage(S3Storage):
+    """django-storages' S3Storage for the platform bucket (STORAGES["archive"]), with the client
+    settings every client of ours has: checksums only when required, retries, timeouts."""
+
+    def __init__(self, **options):
+        options.setdefault("client_config", _config(options.get("region_name") or "",
+                                                    options.get("endpoint_url") or ""))
+        super().__init__(**options)
+
+
+def is_bucket_storage(storage) -> bool:
+    return isinstance(storage, S3Storage)
+
+
+def _storage_target(storage: S3Storage) -> S3Target:
+    return S3Target(bucket=storage.bucket_name, region=storage.region_name or "")
+
+
+def storage_put(storage: S3Storage, key: str, body: bytes, *, content_type: str, sse: bool = True,
+                object_lock: tuple[str, object] | None = None, metadata: dict | None = None) -> None:
+    """Write one object through the storage's own connection. S3Storage.save() takes only
+    per-name parameters (get_object_parameters), so the per-object metadata (sha256) and
+    Object Lock retention go with a PUT on its client; one PUT, as messages are small."""
+    extra = {**_encryption_args("", sse), **object_lock_args(body, object_lock)}
+    if metadata:
+        extra["Metadata"] = metadata
+    with _explained(_storage_target(storage)):
+        storage.connection.meta.client.put_object(Bucket=storage.bucket_name, Key=key, Body=body,
+                                                  ContentType=content_type, **extra)
+
+
+def storage_head(storage: S3Storage, key: str) -> dict | None:
+    with _explained(_storage_target(storage)):
+        try:
+            return storage.connection.meta.client.head_object(Bucket=storage.bucket_name, Key=key)
+        except ClientError as exc:
+            if _not_found(exc):
+                return None
+            raise
+
+
+def storage_read(storage: S3Storage, key: str) -> bytes:
+    target = _storage_target(storage)
+    with _explained(target):
+        try:
+            with storage.open(key, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise S3Error(S3Error.NO_SUCH_KEY, _sentence(S3Error.NO_SUCH_KEY, target)) from None
+
+
+def storage_delete(storage: S3Storage, key: str) -> None:
+    with _explained(_storage_target(storage)):
+        storage.delete(key)

@@ -14,6 +14,7 @@ from archive.models import ArchivedMessage, Destination, Outcome, SkipReason
 from archive.services import intake
 from archive.services.render import CAMPAIGN_HEADER, STRIPPED_HEADER
 from mktops.models import Event
+from mktops.storage import archive_storage
 from tests.archive.conftest import (
     email_sent_event,
     make_event,
@@ -156,6 +157,7 @@ def test_receiver_and_sweeper_racing_make_one_row(archive_on, api):
 def test_local_folder_stands_in_for_the_platform_bucket(archive_on, ingest, settings, tmp_path):
     settings.MKTOPS_ARCHIVE_BUCKET = ""
     settings.MKTOPS_LOCAL_ARCHIVE_DIR = tmp_path
+    settings.STORAGES = {**settings.STORAGES, "archive": archive_storage(bucket="", local_dir=tmp_path)}
     ingest(email_sent_event(1))
     run_all()
     row = message_for("uuid-1")
