@@ -18,7 +18,8 @@ from django.utils.html import format_html
 from exports.models import ExportConnection, ExportRun, ExportUsage
 from exports.regions import region_label
 from exports.services import connections, paths, rules
-from mktops import clock, roles
+from exports.services import retention as export_retention
+from mktops import clock, retention, roles
 from mktops.admin_base import CHANGE, VIEW, TenantScopedAdmin, object_view
 from mktops.models import EventName, Role, UserAttributeName
 
@@ -158,6 +159,9 @@ class ExportConnectionAdmin(TenantScopedAdmin):
         runs = list(obj.runs.order_by("-id")[:RECENT_RUNS])
         return {
             "health": connections.connection_health(connection=obj, now=now),
+            # events past retention kept only because this connection has not exported them yet
+            "retention_note": retention.hold_note(obj.tenant, export_retention.connection_hold(obj, obj.tenant, now),
+                                                  now=now),
             "example_key": paths.example_key(obj, now),
             "bucket_policy": _pretty(paths.connection_bucket_policy(obj)),
             "kms_policy": _pretty(paths.connection_kms_policy(obj)),
@@ -208,14 +212,16 @@ class ExportConnectionAdmin(TenantScopedAdmin):
         form = ReexportForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                run = connections.connection_reexport(connection=obj, date_from=form.cleaned_data["date_from"],
-                                                      date_to=form.cleaned_data["date_to"], by=request.user)
+                runs = connections.connection_reexport(connection=obj, date_from=form.cleaned_data["date_from"],
+                                                       date_to=form.cleaned_data["date_to"], by=request.user)
             except ValidationError as exc:
                 _add_errors(form, exc)
             else:
+                ids = ", ".join(str(run.pk) for run in runs)
                 self.log_change(request, obj, f"Re-export of {form.cleaned_data['date_from']} to "
-                                              f"{form.cleaned_data['date_to']} queued (run {run.pk}).")
-                self.message_user(request, f"Re-export queued: it will be written to {run.object_key}.")
+                                              f"{form.cleaned_data['date_to']} queued (run {ids}).")
+                files = f"{len(runs)} files, the first" if len(runs) > 1 else "it"
+                self.message_user(request, f"Re-export queued: {files} will be written to {runs[0].object_key}.")
                 return self._back(obj)
         context = {**self.admin_site.each_context(request), "opts": self.opts, "original": obj, "form": form,
                    "title": f"Re-export events of {obj.name}", "has_view_permission": True}

@@ -7,6 +7,8 @@ twice; the connection's watermark (`exported_seq`) moves only when a run's
 upload succeeded.
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -98,6 +100,18 @@ class ExportRun(Job):
     event_names = models.JSONField(null=True, blank=True)
     user_attributes = models.JSONField(default=list, blank=True)
     encrypted = models.BooleanField(default=False)
+    # the whole destination, copied from the connection when the run was created (or re-pointed as a
+    # whole, see exports.services.destination): upload, manifest and clean-up read only these, never
+    # the connection, so bucket, prefix and key always agree
+    bucket = models.CharField(max_length=63, default="")
+    region = models.CharField(max_length=32, default="")
+    prefix = models.CharField(max_length=1024, default="", help_text="folder and connection name, ending in /")
+    kms_key_arn = models.CharField(max_length=2048, blank=True, default="")
+    pgp_public_key = models.TextField(blank=True, default="")
+    pgp_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # written into the metadata of every object this run puts: a retry may replace its own object,
+    # never one it did not create
+    token = models.UUIDField(default=uuid.uuid4, editable=False)
     export_timestamp = models.BigIntegerField(help_text="epoch seconds (UTC) in the file name")
     object_key = models.CharField(max_length=1024)
     event_count = models.BigIntegerField(null=True, blank=True)
@@ -117,6 +131,8 @@ class ExportRun(Job):
         indexes = [
             models.Index(fields=["connection", "kind", "status"], name="exportrun_conn_kind_status"),
             models.Index(fields=["tenant", "-id"], name="exportrun_tenant_id"),
+            # unique_timestamp: the latest file name under one bucket and prefix, across tenants
+            models.Index(fields=["bucket", "prefix", "-export_timestamp"], name="exportrun_dest_time"),
         ]
 
     def __str__(self):

@@ -14,10 +14,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_date
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django_q import models as django_q_models
 
-from mktops import roles, services, throttle
+from mktops import clock, retention, roles, services, throttle
 from mktops.admin_base import VIEW, ReadOnlyInline, TenantScopedAdmin, to_field_checked
 from mktops.ingest import normalise_mobile
 from mktops.models import (
@@ -77,8 +77,19 @@ class TenantAdmin(TenantScopedAdmin):
             "webhook_zone2_enabled", ("webhook_zone2_purchase_start", "webhook_zone2_purchase_end"),
             "webhook_zone2_addon_end")}),
         ("Quotas and retention", {"fields": ("channel_quota", "event_retention_days",
-                                             "pii_tokenised_sending")}),
+                                             "pii_tokenised_sending", "retention_holds")}),
     )
+    readonly_fields = ("retention_holds",)
+
+    @admin.display(description="kept past retention")
+    def retention_holds(self, obj):
+        """A line per feature keeping events past retention because it has not delivered them yet."""
+        if obj is None or obj.pk is None:
+            return "—"
+        notes = retention.retention_notes(obj, now=clock.now())
+        if not notes:
+            return "Nothing: every event past the retention is deleted."
+        return format_html_join("", "<p class=\"retention-hold\">{}</p>", ((note,) for note in notes))
 
     def delete_queryset(self, request, queryset):
         # one by one, through Tenant.delete: it waits for the tenant's ingestion

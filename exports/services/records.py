@@ -37,12 +37,11 @@ class StreamStats:
 
 
 def run_events(run: ExportRun) -> QuerySet:
-    """The run's events: its fixed sequence range (or, for a re-export, its event-time range)."""
-    qs = Event.objects.filter(tenant_id=run.tenant_id, seq__lte=run.to_seq)
+    """The run's events: its fixed sequence range (a re-export: within it, those of its event-time range;
+    a large re-export is split into runs of consecutive sequence ranges)."""
+    qs = Event.objects.filter(tenant_id=run.tenant_id, seq__gte=run.from_seq, seq__lte=run.to_seq)
     if run.by_event_time:
         qs = qs.filter(event_time__gte=run.window_start, event_time__lt=run.window_end)
-    else:
-        qs = qs.filter(seq__gte=run.from_seq)
     if run.event_names is not None:
         qs = qs.filter(event_name__in=run.event_names)
     return qs

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -21,8 +22,9 @@ from django.db.models import F
 
 from exports.models import ExportConnection, ExportRun, ExportUsage, RunKind
 from exports.services import records
-from exports.services.paths import connection_target, manifest_key
-from exports.services.schedule import next_slot
+from exports.services.destination import key_taken, run_target, write_condition
+from exports.services.paths import manifest_key
+from exports.services.schedule import next_slot, run_repoint
 from mktops import clock, pgp
 from mktops.jobs import JobStatus, claim
 from mktops.storage import s3
@@ -91,7 +93,7 @@ def _stream(run: ExportRun, sink: Callable[[bytes], None], on_chunk) -> records.
     names = {"app_name": tenant.app_name or tenant.name, "db_name": tenant.db_name}
     if not run.encrypted:
         return records.stream_gzip(run, sink, on_chunk=on_chunk, **names)
-    key = run.connection.pgp_public_key
+    key = run.pgp_public_key  # the run's own copy, taken with the rest of its destination
     if not key:
         raise pgp.PgpError(ERR_KEY_MISSING)
     encryptor = pgp.EncryptingWriter(key, sink)
@@ -107,7 +109,7 @@ def _stream(run: ExportRun, sink: Callable[[bytes], None], on_chunk) -> records.
 def _abort_leftovers(run: ExportRun) -> None:
     """A worker that died mid-upload left an unfinished multipart upload of this very key."""
     try:
-        count = s3.abort_stale_uploads(connection_target(run.connection), run.object_key)
+        count = s3.abort_stale_uploads(run_target(run), run.object_key)
     except s3.S3Error as exc:  # not allowed to list uploads: the lifecycle rule cleans up instead
         log.info("could not list unfinished uploads of %s: %s", run.object_key, exc)
         return
@@ -130,17 +132,32 @@ def _manifest(run: ExportRun, upload: Upload) -> bytes:
 
 
 def run_upload(*, run: ExportRun, part_size: int | None = None) -> Upload:
-    """Stream the run's file and its manifest to the bucket."""
-    target, kms = connection_target(run.connection), run.connection.kms_key_arn
+    """Stream the run's file and its manifest to the run's bucket, never over an object it did not write."""
+    target, kms = run_target(run), run.kms_key_arn
     _abort_leftovers(run)
     content_type = "application/pgp-encrypted" if run.encrypted else "application/gzip"
-    with s3.MultipartUpload(target, run.object_key, content_type=content_type, kms_key_id=kms,
-                            part_size=part_size or PART_SIZE) as upload:
+    condition = write_condition(run, run.object_key)
+    with (_not_replacing(run, run.object_key),
+          s3.MultipartUpload(target, run.object_key, content_type=content_type, kms_key_id=kms,
+                             part_size=part_size or PART_SIZE, **condition) as upload):
         stats = _stream(run, upload.write, _heartbeat(run))
     result = Upload(stats=stats, size=upload.size, sha256=upload.hexdigest)
-    s3.put_object(target, manifest_key(run.object_key), _manifest(run, result),
-                  content_type="application/json", kms_key_id=kms)
+    key = manifest_key(run.object_key)
+    with _not_replacing(run, key):
+        s3.put_object(target, key, _manifest(run, result), content_type="application/json", kms_key_id=kms,
+                      **write_condition(run, key))
     return result
+
+
+@contextmanager
+def _not_replacing(run: ExportRun, key: str):
+    """The conditional write lost a race (someone wrote the key after our check): say where."""
+    try:
+        yield
+    except s3.S3Error as exc:
+        if exc.reason == s3.S3Error.OBJECT_EXISTS:
+            raise key_taken(run, key) from exc
+        raise
 
 
 def usage_add(*, tenant_id: int, day: date, events: int, size: int) -> None:
@@ -208,6 +225,7 @@ def run_execute(*, run_id: int, part_size: int | None = None) -> ExportRun | Non
     run.connection, run.tenant = pending.connection, pending.tenant
     started = time.monotonic()
     try:
+        run_repoint(run=run)  # the operator changed where files go: this attempt takes all of it fresh
         upload = run_upload(run=run, part_size=part_size) if _has_events(run) else None
     except (s3.S3Error, pgp.PgpError, LeaseLost) as exc:
         run_record_failure(run=run, error=str(exc), duration=time.monotonic() - started)

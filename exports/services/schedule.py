@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
+from django.db import connection as db
 from django.db import transaction
 from django.db.models import Max, Q
 
 from exports.models import ExportConnection, ExportRun, Frequency, RunKind
-from exports.services.paths import object_key
+from exports.services.destination import connection_destination, run_destination
+from exports.services.paths import key_under
 from mktops import clock
-from mktops.jobs import ACTIVE, due_ids, enqueue
+from mktops.jobs import ACTIVE, JobStatus, due_ids, enqueue
 from mktops.models import IngestCounter
 
 RUN_TASK = "exports.tasks.export_run"
@@ -45,9 +49,22 @@ def last_ingested_seq(tenant_id: int) -> int:
     return value or 0
 
 
-def unique_timestamp(connection: ExportConnection, kind: str, now: datetime) -> int:
-    """Epoch seconds for a new file, never reusing one of this connection's (keys must not collide)."""
-    last = ExportRun.objects.filter(connection=connection, kind=kind).aggregate(m=Max("export_timestamp"))["m"]
+def _lock_destination(bucket: str, prefix: str) -> None:
+    """Until the transaction ends, no other run is given a file name under this bucket and prefix
+    (PostgreSQL; SQLite lets one writer at a time anyway)."""
+    if db.vendor == "postgresql":
+        digest = hashlib.blake2b(f"mktops.exports:{bucket}/{prefix}".encode(), digest_size=8).digest()
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
+
+
+def unique_timestamp(*, bucket: str, prefix: str, now: datetime) -> int:
+    """Epoch seconds for a new file under `bucket`/`prefix`, never one a run of any tenant already has
+    there: keys never collide across the platform, even where two tenants share a bucket and folder.
+    Call inside a transaction; the lock holds until it ends."""
+    _lock_destination(bucket, prefix)
+    last = (ExportRun.objects.filter(bucket=bucket, prefix=prefix)
+            .aggregate(m=Max("export_timestamp"))["m"])
     return max(int(now.timestamp()), (last or 0) + 1)
 
 
@@ -61,19 +78,46 @@ def _window_start(connection: ExportConnection):
     return last or connection.created_at
 
 
+@transaction.atomic
 def run_create(*, connection: ExportConnection, kind: str, from_seq: int, to_seq: int, window_start: datetime,
                window_end: datetime, now: datetime, by_event_time: bool = False, requested_by=None) -> ExportRun:
-    """A run with its range, selection and object key fixed now, due at once."""
-    timestamp = unique_timestamp(connection, kind, now)
+    """A run with its range, selection, whole destination and object key fixed now, due at once."""
+    destination = connection_destination(connection, kind=kind)
+    timestamp = unique_timestamp(bucket=destination.bucket, prefix=destination.prefix, now=now)
     return ExportRun.objects.create(
         connection=connection, tenant_id=connection.tenant_id, kind=kind, from_seq=from_seq, to_seq=to_seq,
         window_start=window_start, window_end=window_end, by_event_time=by_event_time,
         event_names=None if connection.all_events else list(connection.event_names),
-        user_attributes=list(connection.user_attributes or []), encrypted=connection.encrypted,
+        user_attributes=list(connection.user_attributes or []), **asdict(destination),
         export_timestamp=timestamp, next_attempt_at=now, created_at=now, requested_by=requested_by,
-        object_key=object_key(connection=connection, export_timestamp=timestamp, encrypted=connection.encrypted,
-                              backfill=kind == RunKind.BACKFILL),
+        object_key=key_under(destination.prefix, timestamp, destination.encrypted),
     )
+
+
+@transaction.atomic
+def run_repoint(*, run: ExportRun) -> bool:
+    """Give a claimed run the connection's whole destination afresh if any part of it changed since
+    the run was made (exports.services.destination says why fresh, not old); True if it did.
+
+    The file name gets a timestamp unique under the new prefix (the original one when it is free
+    there); the update holds only while the run is still this worker's."""
+    fresh = connection_destination(run.connection, kind=run.kind)
+    if fresh == run_destination(run):
+        return False
+    made = datetime.fromtimestamp(run.export_timestamp, tz=UTC)
+    timestamp = unique_timestamp(bucket=fresh.bucket, prefix=fresh.prefix, now=made)
+    fields = {**asdict(fresh), "export_timestamp": timestamp,
+              "object_key": key_under(fresh.prefix, timestamp, fresh.encrypted)}
+    if ExportRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, attempts=run.attempts).update(**fields) != 1:
+        return False
+    for name, value in fields.items():
+        setattr(run, name, value)
+    return True
+
+
+def seq_spans(first: int, last: int) -> list[tuple[int, int]]:
+    """[first, last] cut into spans of at most MAX_RUN_SPAN sequence numbers, the cap of every run."""
+    return [(start, min(start + MAX_RUN_SPAN - 1, last)) for start in range(first, last + 1, MAX_RUN_SPAN)]
 
 
 @transaction.atomic

@@ -268,8 +268,8 @@ def test_reexport_of_past_days_goes_to_backfill(make_connection, ingest, due, s3
     ingest(5, 2, event_time=day(6))
     connection = make_connection(folder_path="wh")
     watermark = connection.exported_seq
-    run = connections.connection_reexport(connection=connection, date_from=today - timedelta(days=4),
-                                          date_to=today - timedelta(days=1), by=operator_a)
+    (run,) = connections.connection_reexport(connection=connection, date_from=today - timedelta(days=4),
+                                             date_to=today - timedelta(days=1), by=operator_a)
     assert run.kind == RunKind.BACKFILL and run.object_key.startswith("wh/backfill/warehouse/export_day=")
     runs.run_execute(run_id=run.pk)
     run.refresh_from_db()
