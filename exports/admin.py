@@ -7,13 +7,14 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import FilteredSelectMultiple
-from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters
 
 from exports.models import ExportConnection, ExportRun, ExportUsage
 from exports.regions import region_label
@@ -21,18 +22,29 @@ from exports.services import connections, paths, rules
 from exports.services import retention as export_retention
 from mktops import clock, retention, roles
 from mktops.admin_base import CHANGE, VIEW, TenantScopedAdmin, object_view
+from mktops.admin_catalogue import CatalogueAutocomplete, CatalogueNamesField, catalogue_page
+from mktops.forms import forget_posted
 from mktops.models import EventName, Role, UserAttributeName
 
 RECENT_RUNS = 20
 
 
+# the catalogue a picker of the form draws from, by the endpoint's <kind>
+CATALOGUES = {"event_names": EventName, "user_attributes": UserAttributeName}
+
+
+PRIVATE_KEY_MARK = "PRIVATE KEY"  # in the armor line of any PGP or SSH private key
+
+
 class ConnectionForm(forms.ModelForm):
-    event_names = forms.MultipleChoiceField(
-        label="Selected events", required=False, widget=FilteredSelectMultiple("events", False),
-        help_text="Used when “export all events” is off.")
-    user_attributes = forms.MultipleChoiceField(
-        label="User attributes", required=False, widget=FilteredSelectMultiple("user attributes", False),
-        help_text="Exported with each event, together with user_id.")
+    # autocomplete, never the whole catalogue: a tenant can send tens of thousands of names
+    event_names = CatalogueNamesField(
+        label="Selected events", required=False, widget=CatalogueAutocomplete(placeholder="Type an event name"),
+        help_text="Used when “export all events” is off. Type to find the tenant's event names.")
+    user_attributes = CatalogueNamesField(
+        label="User attributes", required=False,
+        widget=CatalogueAutocomplete(placeholder="Type a user attribute name"),
+        help_text="Exported with each event, together with user_id. Type to find the tenant's attribute names.")
 
     class Meta:
         model = ExportConnection
@@ -41,27 +53,25 @@ class ConnectionForm(forms.ModelForm):
         widgets = {"pgp_public_key": forms.Textarea(attrs={"rows": 8, "cols": 70, "class": "vLargeTextField",
                                                            "style": "font-family: monospace"})}
 
-    tenant_ids: list = []
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        tenant_ids = [self.instance.tenant_id] if self.instance.tenant_id else self.tenant_ids
-        self.fields["event_names"].choices = self._choices(EventName, tenant_ids, "event_names")
-        self.fields["user_attributes"].choices = self._choices(UserAttributeName, tenant_ids, "user_attributes")
-
-    def _choices(self, model, tenant_ids, field):
-        names = set(model.objects.filter(tenant_id__in=tenant_ids).values_list("name", flat=True))
-        names |= set(getattr(self.instance, field) or [])
-        return [(n, n) for n in sorted(names)]
+        for kind in CATALOGUES:
+            widget = self.fields[kind].widget
+            # the connection's tenant once it exists; on an add form, the tenant select's value
+            widget.url = reverse("admin:exports_exportconnection_catalogue", args=[kind])
+            widget.tenant = self.instance.tenant_id
 
     def _post_clean(self):
         super()._post_clean()
-        if self.instance.tenant_id is None:
-            return
-        try:
-            rules.connection_validate(connection=self.instance)
-        except ValidationError as exc:
-            self._update_errors(exc)
+        if self.instance.tenant_id is not None:
+            try:
+                rules.connection_validate(connection=self.instance)
+            except ValidationError as exc:
+                self._update_errors(exc)
+        # a refused key is not sent back: it may be a private key pasted by mistake
+        if "pgp_public_key" in self.errors or PRIVATE_KEY_MARK in (self.data.get(self.add_prefix("pgp_public_key"))
+                                                                   or ""):
+            forget_posted(self, "pgp_public_key")
 
 
 class ReexportForm(forms.Form):
@@ -96,11 +106,6 @@ class ExportConnectionAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields + (("tenant",) if obj else ())
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.tenant_ids = list(self.operated_tenants(request).values_list("pk", flat=True))
-        return form
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
@@ -141,6 +146,10 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             self._warn_unentitled(request, self.visible_tenants(request))
         return super().changelist_view(request, extra_context)
 
+    @method_decorator(sensitive_post_parameters("pgp_public_key"))  # a private key pasted by mistake
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def add_view(self, request, form_url="", extra_context=None):
         if request.method == "GET":
             self._warn_unentitled(request, self.operated_tenants(request) if not roles.is_csm(request.user) else [])
@@ -176,6 +185,7 @@ class ExportConnectionAdmin(TenantScopedAdmin):
         name = f"{self.opts.app_label}_{self.opts.model_name}"
         view = self.admin_site.admin_view
         return [
+            path("catalogue/<str:kind>/", view(self.catalogue_view), name=f"{name}_catalogue"),
             path("<path:object_id>/test/", view(self.test_view), name=f"{name}_test"),
             path("<path:object_id>/pause/", view(self.pause_view), name=f"{name}_pause"),
             path("<path:object_id>/resume/", view(self.resume_view), name=f"{name}_resume"),
@@ -185,6 +195,17 @@ class ExportConnectionAdmin(TenantScopedAdmin):
 
     def _back(self, obj):
         return HttpResponseRedirect(reverse("admin:exports_exportconnection_change", args=[obj.pk]))
+
+    def catalogue_view(self, request, kind):
+        """The pickers' names: only of `?tenant=`, and only for whoever may configure its exports
+        (404 for a tenant outside the user's, 403 for support: it picks nothing)."""
+        model = CATALOGUES.get(kind)
+        tenant = request.GET.get("tenant", "")
+        if model is None or not tenant.isdigit() or not self.visible_tenants(request).filter(pk=tenant).exists():
+            raise Http404("No such catalogue.")
+        if not roles.is_operator_of(request.user, int(tenant)):
+            raise PermissionDenied
+        return catalogue_page(request, model.objects.filter(tenant_id=tenant))
 
     @object_view(level=CHANGE, post_only=True)
     def test_view(self, request, obj):

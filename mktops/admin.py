@@ -11,14 +11,15 @@ from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.dateparse import parse_date
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django_q import models as django_q_models
 
 from mktops import clock, retention, roles, services, throttle
-from mktops.admin_base import VIEW, ReadOnlyInline, TenantScopedAdmin, to_field_checked
+from mktops.admin_base import VIEW, ReadOnlyInline, TenantScopedAdmin, object_view, to_field_checked
+from mktops.admin_catalogue import CatalogueAutocomplete, catalogue_page
 from mktops.ingest import normalise_mobile
 from mktops.models import (
     ApiKey,
@@ -282,6 +283,25 @@ class ContactAdmin(TenantScopedAdmin):
         return TemplateResponse(request, "admin/mktops/contact/profile.html",
                                 self.profile_context(request, contact))
 
+    def get_urls(self):
+        return [
+            path("<path:object_id>/event-names/", self.admin_site.admin_view(self.event_names_view),
+                 name="mktops_contact_event_names"),
+            *super().get_urls(),
+        ]
+
+    @object_view(level=VIEW)
+    def event_names_view(self, request, contact):
+        """The timeline filter's names: the contact's tenant's, for whoever may see the contact."""
+        return catalogue_page(request, EventName.objects.filter(tenant_id=contact.tenant_id))
+
+    def event_filter(self, contact, selected: str):
+        """The timeline's event box: an autocomplete, never the tenant's whole catalogue of names."""
+        widget = CatalogueAutocomplete(url=reverse("admin:mktops_contact_event_names", args=[contact.pk]),
+                                       tenant=contact.tenant_id, placeholder="All events", multiple=False,
+                                       attrs={"id": "tl-name"})
+        return {"html": widget.render("event_name", selected or None), "media": widget.media}
+
     def profile_context(self, request, contact):
         timeline = Timeline(request, contact)
         return {
@@ -293,7 +313,7 @@ class ContactAdmin(TenantScopedAdmin):
             "attributes": sorted(contact.attributes.items()),
             "devices": contact.devices.all(),
             "timeline": timeline,
-            "event_names": EventName.objects.filter(tenant=contact.tenant).values_list("name", flat=True),
+            "event_filter": self.event_filter(contact, request.GET.get("event_name", "")),
             "has_view_permission": True,
             "profile_panels": profile_panels(request, contact),
         }

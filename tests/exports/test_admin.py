@@ -163,8 +163,9 @@ def test_name_unique_within_tenant(connection, as_operator_a, tenant_a, bucket):
 def test_selected_events_from_the_catalogue(api, as_operator_a, tenant_a, bucket):
     api("/events", {"events": [make_event(1), make_event(2, event_name="Login", event_code="L",
                                                        user_attributes={"plan": "gold"})]})
-    page = as_operator_a.get(f"{BASE}add/").content.decode()
-    assert 'value="Login"' in page and 'value="plan"' in page
+    catalogue = f"{BASE}catalogue/%s/?tenant={tenant_a.pk}"
+    assert _names(as_operator_a.get(catalogue % "event_names")) == ["Login", "Purchase"]
+    assert _names(as_operator_a.get(catalogue % "user_attributes")) == ["plan"]
     response = as_operator_a.post(f"{BASE}add/", form_data(tenant_a, bucket, all_events=None))
     assert shows(response, rules.ERR_EVENTS_NONE)
     response = as_operator_a.post(f"{BASE}add/", {**form_data(tenant_a, bucket, all_events=None),
@@ -328,3 +329,63 @@ def test_retry_now_is_written_to_the_runs_history(make_connection, api, as_opera
     (run,) = run_due()
     assert as_operator_a.post(RUNS, {"action": "retry_now", "_selected_action": [run.pk]}).status_code == 302
     assert _history(run) == ["Retry now requested."]
+
+
+# --- the pickers autocomplete over the tenant's catalogue, never list it ---------------------
+def _names(response) -> list[str]:
+    assert response.status_code == 200, response
+    return [r["id"] for r in response.json()["results"]]
+
+
+@pytest.fixture
+def big_catalogue(tenant_a, tenant_b):
+    """5,001 event and attribute names in tenant A; a few in tenant B."""
+    from mktops.models import EventName, UserAttributeName
+
+    for model in (EventName, UserAttributeName):
+        model.objects.bulk_create([model(tenant=tenant_a, name=f"name-{i:05d}") for i in range(5001)])
+        model.objects.bulk_create([model(tenant=tenant_b, name=f"bravo-{i}") for i in range(3)])
+    return tenant_a
+
+
+def test_the_form_lists_no_catalogue_only_the_selected_names(big_catalogue, make_connection, as_operator_a):
+    connection = make_connection(all_events=False, event_names=["name-04321"], user_attributes=["name-00007"])
+    for url in (f"{BASE}add/", f"{BASE}{connection.pk}/change/"):
+        response = as_operator_a.get(url)
+        page = response.content.decode()
+        assert page.count("<option") < 60, url  # region, frequency, encryption, tenant: not 10,000 names
+        assert len(response.content) < 200_000
+        assert "name-00001" not in page
+    page = as_operator_a.get(f"{BASE}{connection.pk}/change/").content.decode()
+    assert '<option value="name-04321" selected>' in page and '<option value="name-00007" selected>' in page
+
+
+def test_the_catalogue_endpoint_pages_the_tenants_names(big_catalogue, as_operator_a):
+    url = f"{BASE}catalogue/event_names/?tenant={big_catalogue.pk}"
+    first = as_operator_a.get(url).json()
+    assert len(first["results"]) == 20 and first["pagination"]["more"]
+    second = _names(as_operator_a.get(url + "&page=2"))
+    assert second[0] == "name-00020" and not set(second) & {r["id"] for r in first["results"]}
+    assert _names(as_operator_a.get(url + "&term=04321")) == ["name-04321"]
+    assert not as_operator_a.get(url + "&term=bravo").json()["results"]
+
+
+def test_the_catalogue_endpoint_is_scoped_to_the_users_tenants(big_catalogue, tenant_b, as_operator_b,
+                                                               as_support_a, as_csm):
+    url = f"{BASE}catalogue/%s/?tenant={big_catalogue.pk}"
+    for kind in ("event_names", "user_attributes"):
+        assert as_operator_b.get(url % kind).status_code == 404  # tenant A's names stay A's
+        assert as_support_a.get(url % kind).status_code == 403  # support picks nothing
+        assert as_csm.get(url % kind).status_code == 200
+    assert _names(as_operator_b.get(f"{BASE}catalogue/event_names/?tenant={tenant_b.pk}")) == [
+        "bravo-0", "bravo-1", "bravo-2"]
+    assert as_operator_b.get(f"{BASE}catalogue/event_names/").status_code == 404
+    assert as_operator_b.get(f"{BASE}catalogue/contacts/?tenant={tenant_b.pk}").status_code == 404
+
+
+def test_a_name_picked_from_another_tenant_is_refused(big_catalogue, tenant_b, as_operator_b, bucket):
+    response = as_operator_b.post(f"{BASE}add/", {**form_data(tenant_b, bucket, all_events=None),
+                                                  "event_names": ["name-00001"]})
+    assert response.status_code == 200
+    assert shows(response, rules.ERR_EVENTS_UNKNOWN.format(names="name-00001"))
+    assert not ExportConnection.objects.exists()

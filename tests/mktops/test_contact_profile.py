@@ -211,3 +211,41 @@ def test_the_profile_makes_as_many_queries_for_a_full_page_as_for_two_events(as_
         return len(queries)
 
     assert queries_for("few", 2) == queries_for("many", TIMELINE_PAGE_SIZE)
+
+
+# --- the timeline's event box autocompletes, never lists the tenant's catalogue -----------------
+def _names(response) -> list[str]:
+    assert response.status_code == 200, response
+    return [r["id"] for r in response.json()["results"]]
+
+
+@pytest.fixture
+def big_catalogue(contact, tenant_b):
+    from mktops.models import EventName
+
+    EventName.objects.bulk_create([EventName(tenant=contact.tenant, name=f"name-{i:05d}") for i in range(5001)])
+    EventName.objects.bulk_create([EventName(tenant=tenant_b, name=f"bravo-{i}") for i in range(3)])
+    return contact
+
+
+def test_the_profile_lists_no_event_names(big_catalogue, as_support_a):
+    response = as_support_a.get(profile_url(big_catalogue), {"event_name": "Purchase"})
+    page = response.content.decode()
+    assert page.count("<option") <= 2 and len(response.content) < 100_000
+    assert '<option value="Purchase" selected>' in page and "name-00001" not in page
+    assert "catalogue-autocomplete" in page and "mktops/catalogue-autocomplete.js" in page
+
+
+def test_the_event_names_endpoint_pages_the_contacts_tenant_names(big_catalogue, as_support_a):
+    url = reverse("admin:mktops_contact_event_names", args=[big_catalogue.pk])
+    first = as_support_a.get(url).json()
+    assert len(first["results"]) == 20 and first["pagination"]["more"]
+    assert _names(as_support_a.get(url, {"term": "name-", "page": 2}))[0] == "name-00020"
+    assert _names(as_support_a.get(url, {"term": "purch"})) == ["Purchase"]
+    assert _names(as_support_a.get(url, {"term": "bravo"})) == []
+
+
+def test_the_event_names_endpoint_is_404_for_another_tenant(big_catalogue, as_operator_b):
+    url = reverse("admin:mktops_contact_event_names", args=[big_catalogue.pk])
+    assert as_operator_b.get(url).status_code == 404
+    assert as_operator_b.get(url, {"tenant": big_catalogue.tenant_id}).status_code == 404
