@@ -8,10 +8,11 @@ import hashlib
 import hmac
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from mktops import clock
 from mktops.models import ApiKey, SentEvent
 
 NAMESPACE = uuid.UUID("6f1c2b1e-8f65-4a8a-9d0c-2f7f3c1d9a10")
@@ -71,7 +72,7 @@ def _message(name: str, c: dict, campaign: tuple[str, str]) -> dict:
 def demo_events(*, contacts: int = 300, events: int = 5000, seed: int = 7, now: datetime | None = None):
     """Yield API event dicts: user actions and Email/SMS/Push sent events with content."""
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
-    now = now or datetime.now(tz=UTC)
+    now = now or clock.now()
     people = [_contact(rng, i) for i in range(contacts)]
     # a push goes to the contact's own device, so its event names that platform
     push = {platform: name for name, (_, platform) in SentEvent.CHANNELS.items() if platform}

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 import orjson
 from django.db import connection, transaction
-from django.utils import timezone
 
+from mktops import clock
 from mktops.models import Event
 
 EVENT_COLUMNS = (
@@ -269,7 +269,7 @@ def insert_contacts(tenant, contacts: list) -> None:
     """Insert new contacts (final values already applied) and set their pks."""
     from mktops.models import Contact
 
-    now = timezone.now()
+    now = clock.now()
     table = Contact._meta.db_table
     values = [(c.uid, c.email, c.mobile_number, orjson.dumps(c.attributes).decode()) for c in contacts]
     with connection.cursor() as cursor:
@@ -306,7 +306,7 @@ def update_contacts(renamed: list[ContactRow], reattributed: list[ContactRow]) -
     unchanged indexed value leaves its index alone): one statement writes all."""
     from mktops.models import Contact
 
-    now = timezone.now()
+    now = clock.now()
     table = Contact._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -332,3 +332,41 @@ def update_contacts(renamed: list[ContactRow], reattributed: list[ContactRow]) -
                 f"UPDATE {table} SET attributes = %s, updated_at = %s WHERE id = %s",  # noqa: S608
                 [(orjson.dumps(c.attributes).decode(), stamp, c.pk) for c in reattributed],
             )
+
+
+# --- INSERT … SELECT: rows of a feature's model made inside the database ----------------
+def column_default(model_field, now) -> tuple[str, list]:
+    """A column left to its model's default, as SQL and parameters: what `Model()` would hold.
+    Timestamps set on save (auto_now, auto_now_add) get `now`."""
+    if getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False):
+        return "%s", [connection.ops.adapt_datetimefield_value(now)]
+    if not model_field.has_default() and not model_field.null and not model_field.empty_strings_allowed:
+        raise ValueError(f"{model_field.model.__name__}.{model_field.name} has no default: give it in `select`.")
+    return "%s", [model_field.get_db_prep_save(model_field.get_default(), connection)]
+
+
+def insert_select(*, model, select: dict[str, tuple[str, list]], source: str, source_params: list, now,
+                  returning: str) -> list[tuple]:
+    """One `INSERT INTO <model's table> (…) SELECT … FROM (<source>) s … ON CONFLICT DO NOTHING`.
+
+    `select` maps a field's attname to its SQL over the source rows `s` (with parameters);
+    every other concrete column of the model (the Job columns too) gets its model default, so
+    a field added to the model is filled without touching the caller. mktops imports no
+    feature app: the caller passes its model. Returns the `returning` values of the new rows."""
+    ops = connection.ops
+    columns, expressions, params = [], [], []
+    for column in model._meta.concrete_fields:
+        if column.primary_key:
+            continue
+        sql, values = select[column.attname] if column.attname in select else column_default(column, now)
+        columns.append(ops.quote_name(column.column))
+        expressions.append(sql)
+        params += values
+    # identifiers come from the model, values are parameters; "WHERE 1 = 1" keeps SQLite
+    # from reading ON CONFLICT as part of the SELECT
+    sql = (f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+           f"SELECT {', '.join(expressions)} FROM ({source}) s WHERE 1 = 1 ON CONFLICT DO NOTHING "
+           f"RETURNING {returning}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *source_params])
+        return cursor.fetchall()

@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from mktops import fastwrite
+from mktops import clock, fastwrite
 from mktops.dispatch import publish_events_ingested
 from mktops.models import (
     Device,
@@ -401,7 +400,7 @@ def _upsert_devices(contacts: dict[str, fastwrite.ContactRow], events: list[Even
             wanted[(contacts[ev.uid].pk, ev.push_id)] = platform
     if not wanted:
         return
-    now = timezone.now()
+    now = clock.now()
     # a token seen again is the same device: refresh when it was last seen
     Device.objects.bulk_create(
         [Device(contact_id=cid, push_token=token, platform=p, last_seen_at=now)
@@ -512,7 +511,7 @@ def _lock_counter(tenant: Tenant) -> IngestCounter:
 
 def _encode_tails(events) -> dict[str, tuple | str]:
     """{event_uuid: the event's tail, as fastwrite.insert_tails takes it}."""
-    now, encode = timezone.now(), fastwrite.tail_encoder()
+    now, encode = clock.now(), fastwrite.tail_encoder()
     return {
         ev.event_uuid: encode((
             ev.uid, ev.event_type, ev.event_code, ev.event_name, ev.event_uuid,

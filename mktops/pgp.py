@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 import gnupg
 
+from mktops import clock
 from mktops.errors import OutsideError
 
 ERR_PGP_EMPTY = "Paste the tenant's armored PGP public key (it starts with -----BEGIN PGP PUBLIC KEY BLOCK-----)."
@@ -129,7 +130,7 @@ def key_inspect(armored: str, *, now: datetime | None = None) -> KeyInfo:
         raise PgpError(ERR_PGP_GARBAGE)
     if len(keys) > 1:
         raise PgpError(ERR_PGP_SEVERAL.format(count=len(keys)))
-    _refuse_unusable(keys[0], now or datetime.now(tz=UTC))
+    _refuse_unusable(keys[0], now or clock.now())
     return _describe(keys[0])
 
 

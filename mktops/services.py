@@ -4,8 +4,8 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
+from mktops import clock
 from mktops.models import ApiKey, AuditLog, EntitlementChange, Membership, Role, Tenant
 
 ERR_ROLE_NEEDS_TENANT = "Operators and customer support belong to a tenant: give --tenant."
@@ -68,7 +68,7 @@ def api_key_create(*, tenant: Tenant, name: str, by=None) -> tuple[ApiKey, str]:
 
 def api_key_revoke(*, key: ApiKey, by=None) -> None:
     if key.revoked_at is None:
-        key.revoked_at = timezone.now()
+        key.revoked_at = clock.now()
         key.save(update_fields=["revoked_at"])
         audit_log_write(user=by, action="api_key.revoke", tenant=key.tenant, obj=key)
 
@@ -84,7 +84,7 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     key = ApiKey.objects.select_related("tenant").filter(key_hash=ApiKey.hash(raw)).first()
     if key is None or key.revoked_at is not None:
         return None
-    now = timezone.now()
+    now = clock.now()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now

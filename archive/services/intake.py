@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from archive.models import ArchivedMessage, Outcome, SkipReason
-from mktops import clock
+from mktops import clock, fastwrite
 from mktops.jobs import JobStatus
 from mktops.models import Event, SentEvent, SentMessage, Tenant
 
@@ -28,10 +28,6 @@ def skip_reason_for(*, tenant: Tenant, channel: str, size: int) -> str:
     return SkipReason.NONE
 
 
-# every column that starts empty or constant, as it is on a new row
-_CONSTANT = {"attempts": 0, "lease_until": None, "first_attempt_at": None, "last_attempt_at": None,
-             "last_error": "", "stripped_attachments": "[]", "destination": "", "key": "", "sha256": "",
-             "size": None, "failure_reason": "", "stored_at": None, "held_until": None}
 # columns copied from the event
 _FROM_EVENT = {"event_id": "e.id", "event_uuid": "e.event_uuid", "event_name": "e.event_name",
                "contact_uid": "e.uid", "campaign_id": "e.campaign_id", "event_time": "e.event_time"}
@@ -50,11 +46,12 @@ def _case(column: str, mapping: dict[str, str]) -> tuple[str, list]:
 
 
 def _insert_select(tenant: Tenant, event_ids: list[int], now) -> int:
-    """One INSERT … SELECT: the rows are made from the events inside the database, so
-    nothing is read back into Python and re-sent (the receiver runs on every ingest batch).
-    Rows a concurrent sweep already made are skipped. Returns the rows queued for writing."""
+    """One INSERT … SELECT per slice of ids (mktops.fastwrite.insert_select): the rows are made
+    from the events inside the database, so nothing is read back into Python and re-sent (the
+    receiver runs on every ingest batch). Rows a concurrent sweep already made are skipped;
+    the columns not named here (the Job columns, the file's) get their model defaults.
+    Returns the rows queued for writing."""
     ops = connection.ops
-    table = ArchivedMessage._meta.db_table
     names = list(SentEvent.CHANNELS)
     # the skip reason of each channel, but for the size limit, which depends on the row
     fixed = {name: skip_reason_for(tenant=tenant, channel=SentEvent.CHANNELS[name][0], size=0) for name in names}
@@ -71,8 +68,7 @@ def _insert_select(tenant: Tenant, event_ids: list[int], now) -> int:
     platform_sql, platform_params = _case("s.event_name", {n: p or "" for n, (_, p) in SentEvent.CHANNELS.items()})
     at_now = ops.adapt_datetimefield_value(now)
     skipped = "s.skip_reason <> ''"
-    json = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
-    select = {  # column → (SQL, parameters), for the outer SELECT over the matching events `s`
+    select = {  # column → (SQL, parameters), over the matching events `s`
         "tenant_id": ("%s", [tenant.pk]),
         "message_id": (_RANDOM_HEX[connection.vendor], []),
         "channel": (channel_sql, channel_params),
@@ -84,34 +80,23 @@ def _insert_select(tenant: Tenant, event_ids: list[int], now) -> int:
         "finished_at": (f"CASE WHEN {skipped} THEN %s END", [at_now]),
         "next_attempt_at": (f"CASE WHEN {skipped} THEN NULL ELSE %s END", [at_now]),
         **{name: (f"s.{name}", []) for name in _FROM_EVENT},
-        **{name: (json if name == "stripped_attachments" else "%s", [value]) for name, value in _CONSTANT.items()},
     }
-    fields = [f for f in ArchivedMessage._meta.concrete_fields if not f.primary_key]
-    columns, expressions, params = [], [], []
-    for field in fields:
-        sql, values = select[field.attname]
-        columns.append(ops.quote_name(field.column))
-        expressions.append(sql)
-        params += values
     inner = ", ".join(f"{column} AS {name}" for name, column in _FROM_EVENT.items())
     queued = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(event_ids), _PER_STATEMENT):
-            ids = event_ids[start:start + _PER_STATEMENT]
-            marks = ", ".join(["%s"] * len(ids))
-            # identifiers come from the models, values are parameters; "WHERE 1 = 1" keeps
-            # SQLite from reading ON CONFLICT as part of the SELECT
-            sql = (
-                f"INSERT INTO {ops.quote_name(table)} ({', '.join(columns)}) "  # noqa: S608
-                f"SELECT {', '.join(expressions)} FROM (SELECT {inner}, {' '.join(reason_sql)} AS skip_reason "
-                f"FROM {ops.quote_name(SentMessage._meta.db_table)} m "
-                f"JOIN {ops.quote_name(Event._meta.db_table)} e ON e.id = m.event_id "
-                f"WHERE m.event_id IN ({marks}) AND e.id IN ({marks}) "  # both: each table by its key
-                f"AND e.event_name IN ({', '.join(['%s'] * len(names))})) s "
-                "WHERE 1 = 1 ON CONFLICT DO NOTHING RETURNING skip_reason"
-            )
-            cursor.execute(sql, [*params, *reason_params, *ids, *ids, *names])
-            queued += sum(1 for (reason,) in cursor.fetchall() if not reason)
+    for start in range(0, len(event_ids), _PER_STATEMENT):
+        ids = event_ids[start:start + _PER_STATEMENT]
+        marks = ", ".join(["%s"] * len(ids))
+        source = (
+            f"SELECT {inner}, {' '.join(reason_sql)} AS skip_reason "  # noqa: S608 - names from the models
+            f"FROM {ops.quote_name(SentMessage._meta.db_table)} m "
+            f"JOIN {ops.quote_name(Event._meta.db_table)} e ON e.id = m.event_id "
+            f"WHERE m.event_id IN ({marks}) AND e.id IN ({marks}) "  # both: each table by its key
+            f"AND e.event_name IN ({', '.join(['%s'] * len(names))})"
+        )
+        rows = fastwrite.insert_select(model=ArchivedMessage, select=select, source=source,
+                                       source_params=[*reason_params, *ids, *ids, *names], now=now,
+                                       returning="skip_reason")
+        queued += sum(1 for (reason,) in rows if not reason)
     return queued
 
 
