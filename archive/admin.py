@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -22,6 +22,7 @@ from archive.services.paths import ATTRIBUTES, DEFAULT_TEMPLATES
 from mktops import clock, roles
 from mktops.admin_base import CHANGE, CSM, VIEW, TenantScopedAdmin, object_view
 from mktops.crypto import mask
+from mktops.forms import WriteOnlyTextarea
 from mktops.models import Role
 
 SECRET_FIELDS = ("sftp_password", "sftp_private_key")
@@ -40,7 +41,8 @@ class ArchiveSettingsForm(forms.ModelForm):
                   "path_template_push", "object_lock_mode", "object_lock_days")
         widgets = {
             "sftp_password": forms.PasswordInput(render_value=False),
-            "sftp_private_key": forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+            # write-only: the page never carries the key, stored or just posted (a form with errors)
+            "sftp_private_key": WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off"}),
         }
 
     def __init__(self, *args, **kwargs):
@@ -67,9 +69,11 @@ class ArchiveSettingsForm(forms.ModelForm):
         before = ArchiveSettings.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
         try:
             config.archive_settings_validate(cfg=self.instance, before=before)
-        except config.ArchiveSettingsError as exc:
-            for name, message in exc.errors.items():
-                self.add_error(name if name in self.fields else None, message)
+        except ValidationError as exc:
+            # a rule on a field the form does not show (locked, or a secret hidden) goes on top
+            for name, field_messages in exc.message_dict.items():
+                for message in field_messages:
+                    self.add_error(name if name in self.fields else None, message)
 
 
 @admin.register(ArchiveSettings)
@@ -131,8 +135,9 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
     # --- read-only panels ---------------------------------------------------------
     @admin.display(description="bucket policy to paste")
     def bucket_policy(self, obj):
-        return format_html("<pre id='bucket-policy'>{}</pre>", config.bucket_policy(bucket=obj.s3_bucket if obj
-                                                                                  else ""))
+        policy = config.bucket_policy(bucket=obj.s3_bucket if obj else "",
+                                      external_id=obj.tenant.external_id if obj and obj.tenant_id else "")
+        return format_html("<pre id='bucket-policy'>{}</pre>", policy)
 
     @admin.display(description="attributes")
     def path_help(self, obj):

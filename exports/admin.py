@@ -12,7 +12,9 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters
 
 from exports.models import ExportConnection, ExportRun, ExportUsage
 from exports.regions import region_label
@@ -21,6 +23,7 @@ from exports.services import retention as export_retention
 from mktops import clock, retention, roles
 from mktops.admin_base import CHANGE, VIEW, TenantScopedAdmin, object_view
 from mktops.admin_catalogue import CatalogueAutocomplete, CatalogueNamesField, catalogue_page
+from mktops.forms import forget_posted
 from mktops.models import EventName, Role, UserAttributeName
 
 RECENT_RUNS = 20
@@ -28,6 +31,9 @@ RECENT_RUNS = 20
 
 # the catalogue a picker of the form draws from, by the endpoint's <kind>
 CATALOGUES = {"event_names": EventName, "user_attributes": UserAttributeName}
+
+
+PRIVATE_KEY_MARK = "PRIVATE KEY"  # in the armor line of any PGP or SSH private key
 
 
 class ConnectionForm(forms.ModelForm):
@@ -57,12 +63,15 @@ class ConnectionForm(forms.ModelForm):
 
     def _post_clean(self):
         super()._post_clean()
-        if self.instance.tenant_id is None:
-            return
-        try:
-            rules.connection_validate(connection=self.instance)
-        except ValidationError as exc:
-            self._update_errors(exc)
+        if self.instance.tenant_id is not None:
+            try:
+                rules.connection_validate(connection=self.instance)
+            except ValidationError as exc:
+                self._update_errors(exc)
+        # a refused key is not sent back: it may be a private key pasted by mistake
+        if "pgp_public_key" in self.errors or PRIVATE_KEY_MARK in (self.data.get(self.add_prefix("pgp_public_key"))
+                                                                   or ""):
+            forget_posted(self, "pgp_public_key")
 
 
 class ReexportForm(forms.Form):
@@ -136,6 +145,10 @@ class ExportConnectionAdmin(TenantScopedAdmin):
         if request.method == "GET" and not roles.is_csm(request.user):
             self._warn_unentitled(request, self.visible_tenants(request))
         return super().changelist_view(request, extra_context)
+
+    @method_decorator(sensitive_post_parameters("pgp_public_key"))  # a private key pasted by mistake
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def add_view(self, request, form_url="", extra_context=None):
         if request.method == "GET":

@@ -1,6 +1,7 @@
 """The core: tenants and their entitlements, roles, API keys, contacts, events."""
 
 import hashlib
+import uuid
 
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
@@ -17,6 +18,11 @@ DB_NAME_RULE = RegexValidator(
 )
 
 
+def new_external_id() -> str:
+    """A tenant's external id: random, so no tenant can guess another's (it is not a secret)."""
+    return f"mkt-{uuid.uuid4().hex}"
+
+
 class Tenant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=50, unique=True, validators=[SLUG_RULE])
@@ -26,6 +32,9 @@ class Tenant(models.Model):
     )
     app_name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # the session tag the platform carries when it acts for this tenant; the bucket policies the
+    # console shows grant access only under it, so no tenant can aim the platform at another's bucket
+    external_id = models.CharField(max_length=40, unique=True, default=new_external_id, editable=False)
 
     # --- entitlements: only CSMs change these (see services.tenant_set_entitlements)
     archive_enabled = models.BooleanField("message archive", default=False)

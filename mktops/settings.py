@@ -244,6 +244,8 @@ STORAGES["archive"] = archive_storage(
 MKTOPS_PLATFORM_PRINCIPALS = env_list(
     "MKTOPS_PLATFORM_PRINCIPALS", ["arn:aws:iam::000000000000:role/mktops-platform"]
 )
+# the platform's other buckets (backups, logs, …): like the archive bucket, never a tenant's destination
+MKTOPS_RESERVED_BUCKETS = [name.lower() for name in env_list("MKTOPS_RESERVED_BUCKETS")]
 for _arn in MKTOPS_PLATFORM_PRINCIPALS:
     if not _arn.startswith("arn:"):
         raise ImproperlyConfigured(f"MKTOPS_PLATFORM_PRINCIPALS: {_arn!r} is not an ARN.")

@@ -7,13 +7,14 @@ import json
 import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from archive.models import ArchiveSettings, Destination
 from archive.services.destinations import REASONS, DeliveryError, destination_probe, target_for
 from archive.services.paths import TemplateError, path_template_validate
 from mktops import clock
 from mktops.models import Tenant
-from mktops.storage import s3
+from mktops.storage import buckets, s3
 
 ERR_LOCKED = ("{field}: the destination is locked since {when:%Y-%m-%d %H:%M} UTC, when the first message "
               "was stored; it can no longer be changed.")
@@ -43,14 +44,6 @@ UNSUPPORTED_CHANNELS = (
 )
 
 
-class ArchiveSettingsError(ValueError):
-    """One or more fields break a rule; `errors` maps field name to message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
-
-
 def _check_locked(cfg: ArchiveSettings, before: ArchiveSettings | None, errors: dict) -> None:
     if before is None or before.locked_at is None:
         return
@@ -66,7 +59,9 @@ def _check_s3(cfg: ArchiveSettings, errors: dict) -> None:
         if not getattr(cfg, name):
             errors[name] = ERR_REQUIRED.format(field=ArchiveSettings._meta.get_field(name).verbose_name,
                                                destination=label)
+    # the naming rules first; a well-formed name must also be neither the platform's nor another tenant's
     bucket_rules = s3.bucket_name_errors(cfg.s3_bucket) if cfg.s3_bucket else []
+    bucket_rules = bucket_rules or buckets.bucket_claim_errors(bucket=cfg.s3_bucket, tenant_id=cfg.tenant_id)
     if bucket_rules:
         errors["s3_bucket"] = ERR_BUCKET_NAME.format(rules=" ".join(bucket_rules))
     if cfg.s3_bucket and cfg.s3_bucket_arn and cfg.s3_bucket_arn != f"arn:aws:s3:::{cfg.s3_bucket}":
@@ -90,6 +85,7 @@ def _check_sftp(cfg: ArchiveSettings, errors: dict) -> None:
 
 
 def archive_settings_validate(*, cfg: ArchiveSettings, before: ArchiveSettings | None = None) -> None:
+    """Raise ValidationError({field: message}) for every rule the settings break."""
     errors: dict[str, str] = {}
     _check_locked(cfg, before, errors)
     if cfg.destination == Destination.S3:
@@ -107,7 +103,13 @@ def archive_settings_validate(*, cfg: ArchiveSettings, before: ArchiveSettings |
     if cfg.object_lock_mode and cfg.object_lock_days < 1:
         errors["object_lock_days"] = ERR_LOCK_DAYS
     if errors:
-        raise ArchiveSettingsError(errors)
+        raise ValidationError(errors)
+
+
+def archive_bucket_claims(bucket: str) -> list[int]:
+    """The tenants whose archive goes to `bucket` (registered with mktops.storage.buckets)."""
+    return list(ArchiveSettings.objects.filter(destination=Destination.S3, s3_bucket__iexact=bucket)
+                .values_list("tenant_id", flat=True))
 
 
 def archive_settings_save(*, cfg: ArchiveSettings, by=None) -> ArchiveSettings:
@@ -121,8 +123,9 @@ def archive_settings_save(*, cfg: ArchiveSettings, by=None) -> ArchiveSettings:
     return cfg
 
 
-def bucket_policy(*, bucket: str) -> str:
-    """The policy a tenant pastes on its bucket, granting the platform's principals the four actions."""
+def bucket_policy(*, bucket: str, external_id: str) -> str:
+    """The policy a tenant pastes on its bucket, granting the platform's principals the four actions
+    only while they act for this tenant (its external id as the session tag, see the README)."""
     doc = {
         "Version": "2012-10-17",
         "Statement": [{
@@ -131,6 +134,7 @@ def bucket_policy(*, bucket: str) -> str:
             "Principal": {"AWS": list(settings.MKTOPS_PLATFORM_PRINCIPALS)},
             "Action": list(POLICY_ACTIONS),
             "Resource": [f"arn:aws:s3:::{bucket or 'BUCKET-NAME'}", f"arn:aws:s3:::{bucket or 'BUCKET-NAME'}/*"],
+            "Condition": buckets.tenant_condition(external_id or "TENANT-EXTERNAL-ID"),
         }],
     }
     return json.dumps(doc, indent=2)
@@ -144,8 +148,8 @@ def archive_connection_test(*, cfg: ArchiveSettings, by=None) -> tuple[bool, str
         ok, message = True, f"Connection works. {detail}"
     except DeliveryError as err:
         ok, message = False, f"{err.words}: {err.message}"
-    except ValueError as err:  # settings incomplete
-        ok, message = False, f"{REASONS['not_configured']}: {err}"
+    except ValidationError as err:  # settings incomplete
+        ok, message = False, f"{REASONS['not_configured']}: {' '.join(err.messages)}"
     ArchiveSettings.objects.filter(pk=cfg.pk).update(last_test_at=clock.now(), last_test_ok=ok,
                                                      last_test_message=message)
     cfg.last_test_at, cfg.last_test_ok, cfg.last_test_message = clock.now(), ok, message

@@ -223,7 +223,9 @@ def target_for(cfg: ArchiveSettings) -> Store:
     lock = {"lock_mode": cfg.object_lock_mode, "lock_days": cfg.object_lock_days}
     if cfg.destination == Destination.S3:
         # refused here too, not only at save: a row stored around the form never reaches another's bucket
-        target = buckets.tenant_target(bucket=cfg.s3_bucket, region=cfg.s3_region or None, tenant_id=cfg.tenant_id)
+        with _delivery_errors():
+            target = buckets.tenant_target(bucket=cfg.s3_bucket, region=cfg.s3_region or None,
+                                           tenant_id=cfg.tenant_id)
         return TenantBucketStore(target, prefix=_folder_prefix(cfg.s3_folder), kms_key_id=cfg.s3_kms_key_arn,
                                  **lock)
     if cfg.destination == Destination.SFTP:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from exports.models import ExportConnection
+from mktops.storage.buckets import tenant_condition, tenant_target
 from mktops.storage.s3 import S3Target
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -54,8 +55,10 @@ def probe_key(connection: ExportConnection, now: datetime) -> str:
 
 
 def connection_target(connection: ExportConnection) -> S3Target:
-    """The tenant's bucket, reached with the platform's credentials (granted by the bucket policy)."""
-    return S3Target.platform(bucket=connection.bucket, region=connection.region)
+    """The tenant's bucket, reached with the platform's credentials (granted by the bucket policy);
+    `BucketNotAllowed` (an S3Error) for the platform's or another tenant's bucket, even when a row
+    was stored around the form's rules."""
+    return tenant_target(bucket=connection.bucket, region=connection.region, tenant_id=connection.tenant_id)
 
 
 def _objects_arn(connection: ExportConnection) -> str:
@@ -63,20 +66,28 @@ def _objects_arn(connection: ExportConnection) -> str:
     return f"arn:aws:s3:::{connection.bucket}/{folder}*"
 
 
+def _external_id(connection: ExportConnection) -> str:
+    return connection.tenant.external_id if connection.tenant_id else "TENANT-EXTERNAL-ID"
+
+
 def connection_bucket_policy(connection: ExportConnection) -> dict:
+    """Every grant holds only while the platform acts for this tenant (its external id as the
+    session tag; see the README's deployment section)."""
     principals = list(settings.MKTOPS_PLATFORM_PRINCIPALS)
+    condition = tenant_condition(_external_id(connection))
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "MktopsS3ExportPutObjects", "Effect": "Allow", "Principal": {"AWS": principals},
-             "Action": ["s3:PutObject", "s3:AbortMultipartUpload"], "Resource": _objects_arn(connection)},
+             "Action": ["s3:PutObject", "s3:AbortMultipartUpload"], "Resource": _objects_arn(connection),
+             "Condition": condition},
             {"Sid": "MktopsS3ExportBucketChecks", "Effect": "Allow", "Principal": {"AWS": principals},
              "Action": ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
-             "Resource": f"arn:aws:s3:::{connection.bucket}"},
+             "Resource": f"arn:aws:s3:::{connection.bucket}", "Condition": condition},
             # Test connection adds a rule that aborts our abandoned multipart uploads (our prefixes only)
             {"Sid": "MktopsS3ExportAbandonedUploadsRule", "Effect": "Allow", "Principal": {"AWS": principals},
              "Action": ["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
-             "Resource": f"arn:aws:s3:::{connection.bucket}"},
+             "Resource": f"arn:aws:s3:::{connection.bucket}", "Condition": condition},
         ],
     }
 
@@ -91,5 +102,6 @@ def connection_kms_policy(connection: ExportConnection) -> dict | None:
         "Principal": {"AWS": list(settings.MKTOPS_PLATFORM_PRINCIPALS)},
         "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
         "Resource": "*",
-        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{connection.region}.amazonaws.com"}},
+        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{connection.region}.amazonaws.com",
+                                       **tenant_condition(_external_id(connection))["StringEquals"]}},
     }

@@ -10,6 +10,7 @@ from exports.models import Encryption, ExportConnection, Frequency
 from exports.regions import REGION_CODES
 from mktops import clock, pgp
 from mktops.models import EventName, UserAttributeName
+from mktops.storage.buckets import bucket_claim_errors
 from mktops.storage.s3 import KMS_ARN_RE, bucket_name_errors
 
 ERR_NAME_RULE = ("Use 1-64 letters, digits, underscores, hyphens and dots, starting with a letter or digit "
@@ -33,6 +34,19 @@ ERR_KMS_REGION = "The KMS key is in {key_region}; it must be in the bucket's reg
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 FOLDER_PART_RE = re.compile(r"^[A-Za-z0-9!_.*'()-]+$")
+
+
+def bucket_errors(connection: ExportConnection) -> list[str]:
+    """S3's naming rules, then: neither the platform's bucket nor one another tenant configured."""
+    return bucket_name_errors(connection.bucket) or bucket_claim_errors(bucket=connection.bucket,
+                                                                         tenant_id=connection.tenant_id)
+
+
+def export_bucket_claims(bucket: str) -> list[int]:
+    """The tenants with an export connection to `bucket` (registered with mktops.storage.buckets)."""
+    return list(ExportConnection.objects.filter(bucket__iexact=bucket).values_list("tenant_id", flat=True))
+
+
 def folder_path_errors(path: str) -> list[str]:
     if not path:
         return []
@@ -118,7 +132,7 @@ def connection_validate(*, connection: ExportConnection) -> None:
     connection.kms_key_arn = (connection.kms_key_arn or "").strip()
     errors = {
         "name": name_errors(connection),
-        "bucket": bucket_name_errors(connection.bucket),
+        "bucket": bucket_errors(connection),
         "folder_path": folder_path_errors(connection.folder_path),
         "region": [] if connection.region in REGION_CODES else [ERR_REGION],
         "frequency": [] if connection.frequency in Frequency.values else [ERR_FREQUENCY],
