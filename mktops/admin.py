@@ -77,7 +77,7 @@ class TenantAdmin(TenantScopedAdmin):
             "webhook_zone1_addon_end",
             "webhook_zone2_enabled", ("webhook_zone2_purchase_start", "webhook_zone2_purchase_end"),
             "webhook_zone2_addon_end")}),
-        ("Quotas and retention", {"fields": ("channel_quota", "event_retention_days",
+        ("Quotas and retention", {"fields": ("channel_quota", "webhook_endpoint_quota", "event_retention_days",
                                              "pii_tokenised_sending", "retention_holds")}),
     )
     readonly_fields = ("retention_holds",)

@@ -51,6 +51,8 @@ class Tenant(models.Model):
     webhook_zone2_purchase_end = models.DateField(null=True, blank=True)
     webhook_zone2_addon_end = models.DateField("webhook zone 2 add-on until", null=True, blank=True)
     channel_quota = models.PositiveIntegerField(default=100)
+    # how many webhook endpoints the tenant may have; a CSM raises it
+    webhook_endpoint_quota = models.PositiveIntegerField("webhook endpoints", default=3)
     # at least a day: 0 would let the retention job delete events as they arrive
     event_retention_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
     archive_file_retention_days = models.PositiveIntegerField(default=365, validators=[MinValueValidator(1)])
@@ -63,7 +65,7 @@ class Tenant(models.Model):
         "webhook_zone1_purchase_end", "webhook_zone1_addon_end",
         "webhook_zone2_enabled", "webhook_zone2_purchase_start",
         "webhook_zone2_purchase_end", "webhook_zone2_addon_end",
-        "channel_quota", "event_retention_days", "archive_file_retention_days",
+        "channel_quota", "webhook_endpoint_quota", "event_retention_days", "archive_file_retention_days",
         "pii_tokenised_sending",
     )
 

@@ -1,0 +1,1 @@
+"""The webhooks' rules: endpoints and their secrets (`endpoints`), delivery (`delivery`)."""

@@ -1,0 +1,297 @@
+"""Delivery: the rows for ingested events, the signed POST, the outcome and the retry policy.
+
+A Message is a `mktops.jobs.Job` row: the receiver makes it, a task claims it
+and calls `message_send`, whose outcome (`succeed`, `retry_at`, `fail`) is
+written only while the row is still this attempt's.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from mktops import clock
+from mktops.errors import OutsideError
+from mktops.jobs import ACTIVE, JobStatus, claim, enqueue_on_commit
+from mktops.models import Event, Tenant
+from mktops.services import audit_log_write
+from webhooks import http
+from webhooks.models import EVENT_TYPES, Attempt, Endpoint, EndpointStatus, Message, Outcome
+from webhooks.services.endpoints import SECRET_PREFIX, zone_is_active
+
+# after the 1st, 2nd, … failed attempt; after the last, the message has failed
+RETRY_DELAYS = (timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
+                timedelta(hours=5), timedelta(hours=10), timedelta(hours=10))
+# a Retry-After longer than this is not waited for in full
+RETRY_AFTER_MAX = timedelta(hours=10)
+DISABLE_AFTER = timedelta(days=5)
+
+DISABLED_GONE = "The endpoint answered 410 Gone: it asked not to receive deliveries any more."
+DISABLED_FAILING = "Every delivery failed for 5 days without a success in between."
+TYPE_UNKNOWN = "Choose one of the event types."
+NOT_FINISHED = "This delivery is still being attempted; resend it once it has finished."
+
+TASK = "webhooks.tasks.deliver_endpoint"
+
+
+# --- the body and its signature -------------------------------------------
+def event_data(event: Event) -> dict:
+    """The event as ingested."""
+    return {
+        "uid": event.uid,
+        "event_uuid": event.event_uuid,
+        "event_code": event.event_code,
+        "event_name": event.event_name,
+        "event_type": event.event_type,
+        "event_time": event.event_time.isoformat(),
+        "event_source": event.event_source,
+        "event_attributes": event.event_attributes,
+        "user_attributes": event.user_attributes,
+        "device_attributes": event.device_attributes,
+    }
+
+
+def body_for(*, event_type: str, timestamp: datetime, data: dict) -> str:
+    return json.dumps({"type": event_type, "timestamp": timestamp.isoformat(), "data": data},
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+def signature(*, secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,` and the base64 HMAC-SHA256 of `id.timestamp.body` under the secret's decoded bytes."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    mac = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def headers_for(*, endpoint: Endpoint, message: Message, body: bytes) -> dict[str, str]:
+    # the real time, not mktops' clock: receivers compare it with their own clock
+    timestamp = int(time.time())
+    signatures = [signature(secret=s, webhook_id=message.webhook_id, timestamp=timestamp, body=body)
+                  for s in endpoint.signing_secrets()]
+    return {"webhook-id": message.webhook_id, "webhook-timestamp": str(timestamp),
+            "webhook-signature": " ".join(signatures)}
+
+
+# --- recording rows for ingested events ---------------------------------------
+def messages_record(*, tenant: Tenant, event_ids) -> list[int]:
+    """A Message per event of one of the types and per active or paused endpoint subscribed to it.
+
+    Idempotent (one row per endpoint and event). Returns the endpoints with new due rows.
+    """
+    endpoints = [e for e in Endpoint.objects.filter(tenant=tenant, status__in=(EndpointStatus.ACTIVE,
+                                                                                EndpointStatus.PAUSED))
+                 if e.event_types]
+    if not endpoints:
+        return []
+    wanted = {t for e in endpoints for t in e.event_types
+              if t in EVENT_TYPES and zone_is_active(tenant=tenant, zone=EVENT_TYPES[t][0])}
+    events = Event.objects.filter(tenant=tenant, pk__in=list(event_ids), event_code__in=wanted).order_by("seq")
+    now = clock.now()
+    rows = []
+    for event in events:
+        body = body_for(event_type=event.event_code, timestamp=event.event_time, data=event_data(event))
+        for endpoint in endpoints:
+            if event.event_code in endpoint.event_types:
+                due = now if endpoint.status == EndpointStatus.ACTIVE else None  # paused: kept for resume
+                rows.append(Message(tenant=tenant, endpoint=endpoint, event_id=event.pk,
+                                    event_type=event.event_code, body=body, next_attempt_at=due))
+    Message.objects.bulk_create(rows, ignore_conflicts=True)
+    return sorted({r.endpoint_id for r in rows if r.next_attempt_at is not None})
+
+
+def on_events_ingested(sender, *, tenant, event_ids, **kwargs) -> None:
+    """The events_ingested receiver: record the rows, enqueue one task per endpoint."""
+    for endpoint_id in messages_record(tenant=tenant, event_ids=event_ids):
+        enqueue_on_commit(TASK, endpoint_id)
+
+
+def messages_backfill(*, since: timedelta = timedelta(hours=1)) -> list[int]:
+    """The sweep's part: rows for recent events a receiver missed. Returns endpoints with due rows."""
+    start = clock.now() - since
+    touched = set()
+    for tenant in Tenant.objects.filter(webhook_endpoints__status=EndpointStatus.ACTIVE).distinct():
+        ids = Event.objects.filter(tenant=tenant, received_at__gte=start,
+                                   event_code__in=list(EVENT_TYPES)).values_list("pk", flat=True)
+        touched.update(messages_record(tenant=tenant, event_ids=list(ids)))
+    return sorted(touched)
+
+
+# --- one attempt -----------------------------------------------------------------
+def _retry_after(response: http.Response) -> timedelta | None:
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        wait = timedelta(seconds=int(value))
+    else:
+        try:
+            wait = parsedate_to_datetime(value) - clock.now()
+        except (TypeError, ValueError):
+            return None
+    return max(timedelta(0), min(wait, RETRY_AFTER_MAX))
+
+
+def _describe(response: http.Response) -> tuple[str, str]:
+    """(outcome, our sentence) for an HTTP answer."""
+    code = response.status
+    if 200 <= code < 300:
+        return Outcome.SUCCESS, ""
+    if 300 <= code < 400:
+        return Outcome.REDIRECT, ("The endpoint answered with a redirect; deliveries do not follow redirects. "
+                                  "Enter the final URL.")
+    if code == 429:
+        return Outcome.HTTP_ERROR, "The endpoint asked us to slow down (too many requests); retrying later."
+    if code >= 500:
+        return Outcome.HTTP_ERROR, "The endpoint had an internal error or was unavailable; retrying later."
+    return Outcome.HTTP_ERROR, ("The endpoint refused the delivery (a client error status). Check its "
+                                "authentication and that it accepts JSON POSTs.")
+
+
+def attempt_once(*, endpoint: Endpoint, message: Message) -> tuple[Attempt, http.Response | None]:
+    """POST the message once and record the Attempt row; the job's outcome is the caller's."""
+    body = message.body.encode()
+    headers = headers_for(endpoint=endpoint, message=message, body=body)
+    started = clock.now()
+    response = None
+    try:
+        response = http.post(endpoint.url, body, headers)
+        outcome, error = _describe(response)
+    except OutsideError as exc:
+        outcome, error = exc.reason, exc.message
+    attempt = Attempt.objects.create(
+        tenant_id=message.tenant_id, endpoint=endpoint, message=message, number=message.attempts, at=started,
+        outcome=outcome, error=error,
+        http_status=response.status if response else None,
+        latency_ms=response.latency_ms if response else None,
+        response_excerpt=response.excerpt.decode("utf-8", "replace") if response else "",
+        request_headers=headers)
+    return attempt, response
+
+
+def message_send(*, message: Message) -> Attempt | None:
+    """Deliver a claimed row once and record the outcome; None when its endpoint is not active."""
+    endpoint = Endpoint.objects.get(pk=message.endpoint_id)
+    if endpoint.status != EndpointStatus.ACTIVE:
+        # paused or disabled since it was claimed: keep it for the resume
+        message.retry_at(None, "", attempts=message.attempts - 1)
+        return None
+    attempt, response = attempt_once(endpoint=endpoint, message=message)
+    now = clock.now()
+    if attempt.outcome == Outcome.SUCCESS:
+        message.succeed()
+        Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+        return attempt
+    if response is not None and response.status == 410:
+        message.fail(DISABLED_GONE)
+        endpoint_disable(endpoint=endpoint, reason=DISABLED_GONE)
+        return attempt
+    if endpoint.failing_since is None:
+        Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
+    elif now - endpoint.failing_since >= DISABLE_AFTER:
+        message.fail(attempt.error)
+        endpoint_disable(endpoint=endpoint, reason=DISABLED_FAILING)
+        return attempt
+    if message.attempts > len(RETRY_DELAYS):
+        message.fail(attempt.error)
+        return attempt
+    wait = RETRY_DELAYS[message.attempts - 1]
+    if response is not None and response.status in (429, 503):
+        wait = _retry_after(response) or wait
+    message.retry_at(now + wait, attempt.error)
+    return attempt
+
+
+def endpoint_disable(*, endpoint: Endpoint, reason: str) -> None:
+    """Stop delivering; the rows still owed are kept (not due) and go out if an operator resumes."""
+    with transaction.atomic():
+        Endpoint.objects.filter(pk=endpoint.pk).update(status=EndpointStatus.DISABLED, status_reason=reason,
+                                                       status_changed_at=clock.now())
+        Message.objects.filter(endpoint=endpoint, status__in=(JobStatus.PENDING, JobStatus.RETRYING)) \
+            .update(next_attempt_at=None)
+        audit_log_write(user=None, action="webhook_endpoint_disable", tenant=endpoint.tenant, obj=endpoint,
+                        detail={"reason": reason})
+
+
+def endpoints_disable_failing() -> int:
+    """The sweep's part: endpoints failing for 5 days with nothing left to attempt are disabled too."""
+    limit = clock.now() - DISABLE_AFTER
+    count = 0
+    for endpoint in Endpoint.objects.filter(status=EndpointStatus.ACTIVE, failing_since__lte=limit):
+        endpoint_disable(endpoint=endpoint, reason=DISABLED_FAILING)
+        count += 1
+    return count
+
+
+def disable_warning(*, endpoint: Endpoint) -> datetime | None:
+    """When the endpoint will be disabled if nothing succeeds before then (None while healthy)."""
+    if endpoint.status != EndpointStatus.ACTIVE or endpoint.failing_since is None:
+        return None
+    return endpoint.failing_since + DISABLE_AFTER
+
+
+# --- operators' actions ---------------------------------------------------------
+SAMPLE_DATA = {
+    "receipt.receipt_validated": {"receipt_number": "AB-12345678", "amount": 1280, "currency": "TWD"},
+    "form.surveycake_submitted": {"form_id": "sample-form", "answers": {"q1": "Yes"}},
+    "pnp.status_updated": {"message_id": "sample-message", "status": "delivered"},
+    "prize.points_added": {"points": 100, "balance": 1100},
+    "message.first_open": {"message_id": "sample-message", "event_id": "sample-event-id"},
+}
+
+
+def endpoint_send_test(*, endpoint: Endpoint, event_type: str, by) -> Attempt:
+    """POST a sample event of `event_type` now, once (no retries); the Attempt says what happened."""
+    if event_type not in EVENT_TYPES:
+        raise ValidationError({"event_type": TYPE_UNKNOWN})
+    now = clock.now()
+    data = {"uid": "sample-user", "event_uuid": "sample-event", "event_code": event_type, "event_name": event_type,
+            "event_time": now.isoformat(), "event_attributes": SAMPLE_DATA[event_type], "test": True}
+    message = Message.objects.create(tenant=endpoint.tenant, endpoint=endpoint, event_type=event_type,
+                                     is_test=True, next_attempt_at=now,
+                                     body=body_for(event_type=event_type, timestamp=now, data=data))
+    message = claim(Message, message.pk)
+    attempt, _ = attempt_once(endpoint=endpoint, message=message)
+    if attempt.outcome == Outcome.SUCCESS:
+        message.succeed()
+    else:
+        message.fail(attempt.error)
+    audit_log_write(user=by, action="webhook_test_send", tenant=endpoint.tenant, obj=endpoint,
+                    detail={"event_type": event_type, "outcome": attempt.outcome})
+    return attempt
+
+
+@transaction.atomic
+def message_resend(*, message: Message, by) -> Message:
+    """Deliver a finished message again, with the same webhook-id and a fresh retry schedule."""
+    if message.status in ACTIVE:
+        raise ValidationError({"__all__": NOT_FINISHED})
+    _requeue(Message.objects.filter(pk=message.pk))
+    audit_log_write(user=by, action="webhook_message_resend", tenant=message.tenant, obj=message)
+    enqueue_on_commit(TASK, message.endpoint_id)
+    message.refresh_from_db()
+    return message
+
+
+@transaction.atomic
+def messages_recover(*, endpoint: Endpoint, since: datetime, by) -> int:
+    """Deliver again every failed message of the endpoint made since `since`. Returns how many."""
+    count = _requeue(Message.objects.filter(endpoint=endpoint, status=JobStatus.FAILED, is_test=False,
+                                            created_at__gte=since))
+    audit_log_write(user=by, action="webhook_messages_recover", tenant=endpoint.tenant, obj=endpoint,
+                    detail={"since": since.isoformat(), "count": count})
+    if count:
+        enqueue_on_commit(TASK, endpoint.pk)
+    return count
+
+
+def _requeue(queryset) -> int:
+    return queryset.update(status=JobStatus.PENDING, attempts=0, next_attempt_at=clock.now(), finished_at=None,
+                           lease_until=None, last_error="")
