@@ -265,6 +265,38 @@ def existing_uuids(tenant_id: int, uuids: list[str]) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
+# --- the catalogues of names (EventName, UserAttributeName): one parameter per statement,
+# whatever the number of names (a statement with a placeholder per name failed past
+# SQLite's 32,766 and would past PostgreSQL's 65,535)
+def stored_names(model, tenant_id: int, names: list[str]) -> set[str]:
+    """Those of `names` the tenant's catalogue `model` already holds."""
+    condition, param = _one_of("name", names)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT name FROM {model._meta.db_table} "  # noqa: S608 - fixed names
+                       f"WHERE tenant_id = %s AND {condition}", [tenant_id, param])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def count_names(model, tenant_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {model._meta.db_table} WHERE tenant_id = %s",  # noqa: S608
+                       [tenant_id])
+        return cursor.fetchone()[0]
+
+
+def insert_names(model, tenant_id: int, names: list[str]) -> None:
+    """Adds `names` to the tenant's catalogue `model`; a name already there is left alone."""
+    table, now = model._meta.db_table, clock.now()
+    if connection.vendor == "postgresql":
+        source, params = "unnest(%s::text[]) AS s(value)", [tenant_id, now, array_literal(names)]
+    else:
+        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT
+        source, params = "json_each(%s) WHERE true", [tenant_id, sqlite_datetime(now), orjson.dumps(names).decode()]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (tenant_id, first_seen_at, name) "  # noqa: S608 - fixed names
+                       f"SELECT %s, %s, value FROM {source} ON CONFLICT DO NOTHING", params)
+
+
 def insert_contacts(tenant, contacts: list) -> None:
     """Insert new contacts (final values already applied) and set their pks."""
     from mktops.models import Contact

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from pydantic import (
     BaseModel,
@@ -52,6 +53,17 @@ MIN_EPOCH, MAX_EPOCH = 1_000_000_000, 9_999_999_999
 MAX_DEPTH = 32
 RULE_NUL = "must not contain the NUL character (\\u0000)"
 RULE_DEPTH = f"is nested deeper than {MAX_DEPTH} levels"
+# the keys of one event's attribute objects, each at most MKTOPS_API_MAX_ATTRIBUTES: one event
+# with 260,000 keys (under the byte limit) became as many catalogue names
+ATTRIBUTE_FIELDS = ("user_attributes", "event_attributes", "device_attributes")
+RULE_ATTRIBUTES = "has more than {limit} keys, the most one event may carry (MKTOPS_API_MAX_ATTRIBUTES)"
+# a tenant's catalogues (the names the admin's pickers offer) are capped: a new name beyond
+# the cap rejects its event; events with names already known are still accepted
+RULE_EVENT_NAMES = ("is a new event name, and the tenant has reached {limit} event names, the most it may have "
+                    "(MKTOPS_API_MAX_EVENT_NAMES); events with its known names are still accepted")
+RULE_ATTRIBUTE_NAMES = ("is a new user attribute name, and the tenant has reached {limit} attribute names, the "
+                        "most it may have (MKTOPS_API_MAX_ATTRIBUTE_NAMES); events with its known names are "
+                        "still accepted")
 # optional fields a sender may give as null, meaning "not given"
 NULLABLE = ("event_type", "event_source", "user_attributes", "event_attributes", "device_attributes",
             "email_id", "mobile_number", "push_id", "message")
@@ -264,6 +276,15 @@ def _unsafe_in(value: dict | list, depth: int) -> tuple[list[str], str] | None:
     return None
 
 
+def _crowded(item: dict, limit: int) -> tuple[str, str] | None:
+    """(field, rule) when one of the item's attribute objects has more than `limit` keys."""
+    for name in ATTRIBUTE_FIELDS:
+        value = item.get(name)
+        if isinstance(value, dict) and len(value) > limit:
+            return name, RULE_ATTRIBUTES.format(limit=limit)
+    return None
+
+
 def _message_error(ev: EventIn) -> tuple[str, str] | None:
     """(field, rule) when the event's `message` does not fit its event name."""
     channel = SentEvent.channel_of(ev.event_name)
@@ -286,8 +307,10 @@ def _validate_clean_batch(items: list) -> list[tuple[int, EventIn]] | None:
     Most batches are clean; validating the list at once saves the per-call cost
     of a thousand calls. Anything unusual (a message, NUL, nesting, an error)
     goes item by item, so the answer names each rejected one."""
+    limit = settings.MKTOPS_API_MAX_ATTRIBUTES
     for item in items:
-        if not isinstance(item, dict) or item.get("message") is not None or _unsafe_value(item):
+        if (not isinstance(item, dict) or item.get("message") is not None or _crowded(item, limit)
+                or _unsafe_value(item)):
             return None
     try:
         return list(enumerate(_BATCH.validate_python(items)))
@@ -299,6 +322,10 @@ def validate_item(item) -> EventIn | tuple[str, str]:
     """The validated event, or (field, rule) saying why it is rejected."""
     if not isinstance(item, dict):
         return "event", "must be a JSON object"
+    # counted first: cheaper than walking (or validating) a crowded object
+    crowded = _crowded(item, settings.MKTOPS_API_MAX_ATTRIBUTES)
+    if crowded:
+        return crowded
     unsafe = _unsafe_value(item)
     if unsafe:
         return unsafe
@@ -418,22 +445,75 @@ _known_names: dict[tuple[type, int], set[str]] = {}
 KNOWN_NAMES_LIMIT = 10_000  # per tenant and catalogue; beyond it forgotten and learned again
 
 
-def _update_catalogue(tenant: Tenant, events: list[EventIn]) -> None:
-    _add_to_catalogue(EventName, tenant, {ev.event_name for ev in events})
-    attrs = {k[:255] for ev in events for k in ev.user_attributes}
-    if attrs:
-        _add_to_catalogue(UserAttributeName, tenant, attrs)
+@dataclass
+class _Catalogue:
+    """One of the tenant's catalogues as a batch meets it, under the tenant's lock."""
+
+    model: type[EventName | UserAttributeName]
+    known: set[str]  # this process's memory of the names stored
+    stored: set[str]  # of the batch's names not in memory, those the database holds
+    new: set[str]  # the batch's names the catalogue does not hold
+    room: int  # how many more it may take
+    admitted: set[str] = field(default_factory=set)
+
+    def unadmitted(self, names) -> list[str]:
+        return [n for n in names if n in self.new and n not in self.admitted]
+
+    def fits(self, names: list[str]) -> bool:
+        return len(self.admitted) + len(set(names)) <= self.room
+
+    def store(self, tenant: Tenant) -> None:
+        if self.admitted:
+            fastwrite.insert_names(self.model, tenant.pk, list(self.admitted))
+        learned = self.stored | self.admitted
+        if learned:
+            transaction.on_commit(lambda: _remember(self.known, learned))
 
 
-def _add_to_catalogue(model: type[EventName | UserAttributeName], tenant: Tenant, names: set[str]) -> None:
+def _catalogue(model: type[EventName | UserAttributeName], tenant: Tenant, names: set[str], cap: int) -> _Catalogue:
     known = _known_names.setdefault((model, tenant.pk), set())
     unseen = names - known
-    if not unseen:
-        return
-    stored = set(model.objects.filter(tenant=tenant, name__in=unseen).values_list("name", flat=True))
-    if unseen - stored:
-        model.objects.bulk_create([model(tenant=tenant, name=n) for n in unseen - stored], ignore_conflicts=True)
-    transaction.on_commit(lambda: _remember(known, unseen))
+    stored = fastwrite.stored_names(model, tenant.pk, list(unseen)) if unseen else set()
+    new = unseen - stored
+    room = cap - fastwrite.count_names(model, tenant.pk) if new else 0
+    return _Catalogue(model, known, stored, new, room)
+
+
+def _attribute_names(ev: EventIn):
+    return (k[:255] for k in ev.user_attributes)
+
+
+def _admit_names(tenant: Tenant, events: list[EventIn]) -> tuple[list[EventIn], list[tuple[EventIn, str, str]]]:
+    """Adds the events' new names to the tenant's catalogues, up to their caps; returns the
+    events kept and, for each event whose new name did not fit, (event, field, rule).
+    Events are taken in order: an event refused never costs one before it."""
+    event_cap, attribute_cap = settings.MKTOPS_API_MAX_EVENT_NAMES, settings.MKTOPS_API_MAX_ATTRIBUTE_NAMES
+    event_names = _catalogue(EventName, tenant, {ev.event_name for ev in events}, event_cap)
+    attributes = _catalogue(UserAttributeName, tenant, {n for ev in events for n in _attribute_names(ev)},
+                            attribute_cap)
+    kept, refused = events, []
+    if len(event_names.new) <= event_names.room and len(attributes.new) <= attributes.room:
+        event_names.admitted, attributes.admitted = event_names.new, attributes.new  # the usual case
+    else:
+        kept = []
+        for ev in events:
+            # the platform's own sent events are always admitted: their messages are archived
+            new_event = [] if ev.event_name in SentEvent.CHANNELS else event_names.unadmitted([ev.event_name])
+            new_attributes = attributes.unadmitted(_attribute_names(ev))
+            if not event_names.fits(new_event):
+                refused.append((ev, "event_name", RULE_EVENT_NAMES.format(limit=event_cap)))
+            elif not attributes.fits(new_attributes):
+                over = new_attributes[max(0, attributes.room - len(attributes.admitted))]
+                refused.append((ev, f"user_attributes.{over}", RULE_ATTRIBUTE_NAMES.format(limit=attribute_cap)))
+            else:
+                event_names.admitted.update(new_event)
+                attributes.admitted.update(new_attributes)
+                kept.append(ev)
+        event_names.admitted.update(ev.event_name for ev in kept
+                                    if ev.event_name in SentEvent.CHANNELS and ev.event_name in event_names.new)
+    event_names.store(tenant)
+    attributes.store(tenant)
+    return kept, refused
 
 
 def _remember(known: set[str], names: set[str]) -> None:
@@ -459,11 +539,13 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
     if not valid:
         return outcome
     fresh: dict[str, EventIn] = {}
-    for _, ev in valid:
+    index_of: dict[str, int] = {}
+    for index, ev in valid:
         if ev.event_uuid in fresh:
             outcome.duplicates += 1
         else:
             fresh[ev.event_uuid] = ev
+            index_of[ev.event_uuid] = index
     # encoded before the write lock is taken: on SQLite the lock serialises
     # every writer, so only what needs the database happens while holding it
     tails = _encode_tails(fresh.values())
@@ -480,15 +562,21 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
             # (tenant, event_uuid) index finds out for free while inserting;
             # only a batch that does repeat one pays for looking them up
             with transaction.atomic():
-                ids = _store(tenant, counter, events, tails, changes)
+                events, ids, refused = _store(tenant, counter, events, tails, changes)
         except IntegrityError:
             existing = fastwrite.existing_uuids(tenant.pk, list(fresh))
             outcome.duplicates += len(existing)
             events = [ev for uuid, ev in fresh.items() if uuid not in existing]
             if not events:
                 return outcome
-            ids = _store(tenant, counter, events, tails, contact_changes(events))
+            events, ids, refused = _store(tenant, counter, events, tails, contact_changes(events))
+        if refused:
+            outcome.rejected = sorted(
+                [*outcome.rejected, *(Rejection(index_of[ev.event_uuid], f, r) for ev, f, r in refused)],
+                key=lambda r: r.index)
         outcome.accepted, outcome.event_ids = len(events), ids
+        if not events:
+            return outcome
         message_ids = _store_messages(tenant, counter, events, ids)
     # after the writer's turn: the receivers run on their own time, not the next batch's
     publish_events_ingested(tenant=tenant, event_ids=ids, message_event_ids=message_ids)
@@ -523,17 +611,21 @@ def _encode_tails(events) -> dict[str, tuple | str]:
 
 
 def _store(tenant: Tenant, counter: IngestCounter, events: list[EventIn], tails: dict[str, tuple | str],
-           changes: dict[str, ContactChange]) -> list[int]:
-    """Contacts, devices, catalogue and the events themselves, numbered from the counter;
-    returns the events' ids in order. `changes`: contact_changes(events)."""
+           changes: dict[str, ContactChange]) -> tuple[list[EventIn], list[int], list[tuple[EventIn, str, str]]]:
+    """Catalogue, contacts, devices and the events themselves, numbered from the counter;
+    returns the events stored, their ids in order, and (event, field, rule) for each event
+    refused by a catalogue's cap. `changes`: contact_changes(events)."""
+    # first: an event refused for a new name changes no contact
+    events, refused = _admit_names(tenant, events)
+    if refused:
+        changes = contact_changes(events)
     contacts = _upsert_contacts(tenant, changes)
     _upsert_devices(contacts, events)
-    _update_catalogue(tenant, events)
     tenant_id = tenant.pk
-    return fastwrite.insert_tails([
+    return events, fastwrite.insert_tails([
         (tenant_id, contacts[ev.uid].pk, seq, tails[ev.event_uuid])
         for seq, ev in enumerate(events, start=counter.last_seq + 1)
-    ])
+    ]), refused
 
 
 def _store_messages(tenant: Tenant, counter: IngestCounter, events: list[EventIn], ids: list[int]) -> list[int]:

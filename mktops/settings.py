@@ -262,6 +262,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MKTOPS_API_MAX_BYTES + 1024 * 1024
 
 LOGGING = {
     "version": 1,
+# keys of one event's user_attributes, event_attributes or device_attributes (each): senders
+# stay within a few hundred; past it the event is rejected
+MKTOPS_API_MAX_ATTRIBUTES = env_int("MKTOPS_API_MAX_ATTRIBUTES", 1000, minimum=1)
+# names in a tenant's catalogues (what the admin's pickers offer); an event bringing a new name
+# past the cap is rejected, events with known names are still accepted
+MKTOPS_API_MAX_ATTRIBUTE_NAMES = env_int("MKTOPS_API_MAX_ATTRIBUTE_NAMES", 10_000, minimum=1)
+MKTOPS_API_MAX_EVENT_NAMES = env_int("MKTOPS_API_MAX_EVENT_NAMES", 2_000, minimum=1)
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"],

@@ -9,7 +9,17 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from mktops.dispatch import events_ingested
-from mktops.ingest import MAX_DEPTH, RULE_DEPTH, RULE_NUL, events_ingest
+from mktops.ingest import (
+    ATTRIBUTE_FIELDS,
+    MAX_DEPTH,
+    RULE_ATTRIBUTE_NAMES,
+    RULE_ATTRIBUTES,
+    RULE_DEPTH,
+    RULE_EVENT_NAMES,
+    RULE_NUL,
+    events_ingest,
+    forget_known_names,
+)
 from mktops.models import (
     Contact,
     Device,
@@ -400,6 +410,106 @@ def test_known_catalogue_names_are_not_looked_up_again(api, tenant_a, django_cap
         ok(api("/events", {"events": [make_event(4, event_name="Rolled Back", user_attributes={"ltv": 1})]}))
     assert set(EventName.objects.filter(tenant=tenant_a).values_list("name", flat=True)) == {"Purchase", "Rolled Back"}
     assert set(UserAttributeName.objects.filter(tenant=tenant_a).values_list("name", flat=True)) == {"plan", "ltv"}
+
+
+# --- limits on names: per event and per tenant -------------------------------------------
+def test_an_event_with_260000_attribute_keys_is_rejected_alone(api, settings, tenant_a):
+    crowded = make_event(1, user_attributes={f"k{i}": 1 for i in range(260_000)})
+    raw = orjson.dumps({"events": [make_event(0), crowded, make_event(2)]})
+    assert len(raw) < settings.MKTOPS_API_MAX_BYTES
+    body = ok(api("/events", raw=raw))
+    assert body["accepted"] == 2
+    limit = settings.MKTOPS_API_MAX_ATTRIBUTES
+    assert body["rejected"] == [{"index": 1, "field": "user_attributes", "rule": RULE_ATTRIBUTES.format(limit=limit)}]
+    assert not UserAttributeName.objects.exists()
+    assert set(Event.objects.values_list("event_uuid", flat=True)) == {"uuid-0", "uuid-2"}
+
+
+@pytest.mark.parametrize("field", ATTRIBUTE_FIELDS)
+def test_each_attribute_object_holds_at_most_the_limit_of_keys(api, settings, tenant_a, field):
+    settings.MKTOPS_API_MAX_ATTRIBUTES = 5
+    body = ok(api("/events", {"events": [make_event(1, **{field: {f"k{i}": i for i in range(5)}}),
+                                         make_event(2, **{field: {f"k{i}": i for i in range(6)}})]}))
+    assert body["accepted"] == 1
+    assert body["rejected"] == [{"index": 1, "field": field, "rule": RULE_ATTRIBUTES.format(limit=5)}]
+
+
+@pytest.fixture
+def small_catalogues(settings):
+    settings.MKTOPS_API_MAX_EVENT_NAMES = 3
+    settings.MKTOPS_API_MAX_ATTRIBUTE_NAMES = 4
+
+
+def _names(model, tenant) -> set[str]:
+    return set(model.objects.filter(tenant=tenant).values_list("name", flat=True))
+
+
+def test_a_tenant_at_its_name_caps_refuses_new_names_and_takes_known_ones(api, tenant_a, small_catalogues):
+    ok(api("/events", {"events": [
+        make_event(1, event_name="A", user_attributes={"a": 1, "b": 1}),
+        make_event(2, event_name="B", user_attributes={"c": 1, "d": 1}),
+        make_event(3, event_name="C"),
+    ]}))
+    body = ok(api("/events", {"events": [
+        make_event(10, uid="known", event_name="A", user_attributes={"a": 2}),
+        make_event(11, uid="new-event", event_name="D"),
+        make_event(12, uid="new-attribute", event_name="B", user_attributes={"d": 2, "e": 1}),
+        email_sent_event(13),  # the platform's sent events are always admitted
+        make_event(14, uid="known", event_name="C", user_attributes={"b": 3}),
+    ]}))
+    assert body["accepted"] == 3
+    assert body["rejected"] == [
+        {"index": 1, "field": "event_name", "rule": RULE_EVENT_NAMES.format(limit=3)},
+        {"index": 2, "field": "user_attributes.e", "rule": RULE_ATTRIBUTE_NAMES.format(limit=4)},
+    ]
+    assert _names(EventName, tenant_a) == {"A", "B", "C", "Email Sent"}
+    assert _names(UserAttributeName, tenant_a) == {"a", "b", "c", "d"}
+    # a refused event changes no contact
+    assert not Contact.objects.filter(uid__in=["new-event", "new-attribute"]).exists()
+    assert Contact.objects.get(tenant=tenant_a, uid="known").attributes == {"a": 2, "b": 3}
+    assert set(Event.objects.filter(tenant=tenant_a, seq__gt=3).values_list("event_uuid", flat=True)) == {
+        "uuid-10", email_sent_event(13)["event_uuid"], "uuid-14"}
+    # another tenant has its own room
+    assert events_ingest(tenant=tenant_b_like(tenant_a), items=[make_event(1, event_name="D")]).accepted == 1
+
+
+def tenant_b_like(tenant):
+    from mktops import services
+
+    return services.tenant_create(slug=f"{tenant.slug}-other", name="Other", db_name="other")
+
+
+def test_the_last_room_goes_to_the_first_event_that_asks(api, tenant_a, small_catalogues):
+    ok(api("/events", {"events": [make_event(0, event_name="A", user_attributes={"a": 1, "b": 1, "c": 1}),
+                                  make_event(1, event_name="B")]}))
+    body = ok(api("/events", {"events": [
+        make_event(2, user_attributes={"x": 1}),  # Purchase and x: the last room of both
+        make_event(3, event_name="Later"),
+        make_event(4, user_attributes={"y": 1}),
+        make_event(5, user_attributes={"x": 2}),  # the name admitted in this batch
+    ]}))
+    assert body["accepted"] == 2 and rejected(body) == [(1, "event_name"), (2, "user_attributes.y")]
+    assert _names(EventName, tenant_a) == {"A", "B", "Purchase"}
+    assert _names(UserAttributeName, tenant_a) == {"a", "b", "c", "x"}
+
+
+def test_40000_new_names_in_one_batch(api, settings, tenant_a):
+    """Looked up and added with one parameter per statement, however many names (a
+    placeholder per name breaks SQLite's 32,766 and PostgreSQL's 65,535)."""
+    settings.MKTOPS_API_MAX_ATTRIBUTE_NAMES = 100_000
+    settings.MKTOPS_API_MAX_EVENT_NAMES = 100_000
+    events = [make_event(e, event_name=f"name-{e}", user_attributes={f"attr-{e}-{i}": i for i in range(1000)})
+              for e in range(40)]
+    assert ok(api("/events", {"events": events}))["accepted"] == 40
+    assert UserAttributeName.objects.filter(tenant=tenant_a).count() == 40_000
+    # the same 40,000 names looked up again, as a process that never saw them would
+    forget_known_names()
+    again = [make_event(100 + e, **{k: v for k, v in ev.items() if k in ("event_name", "user_attributes")})
+             for e, ev in enumerate(events)]
+    again.append(make_event(200, user_attributes={"one-more": 1}))
+    assert ok(api("/events", {"events": again}))["accepted"] == 41
+    assert UserAttributeName.objects.filter(tenant=tenant_a).count() == 40_001
+    assert EventName.objects.filter(tenant=tenant_a).count() == 41  # and Purchase
 
 
 @pytest.mark.parametrize("attributes, expected", [
