@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from storages.backends.s3 import S3Storage
@@ -90,9 +92,12 @@ class S3Target:
     endpoint_url: str = ""
     access_key_id: str = ""
     secret_access_key: str = field(default="", repr=False)
+    # a tenant's external id: with MKTOPS_PLATFORM_ROLE_ARN set, the client assumes that role with
+    # it as the session tag the tenant's bucket policy requires (mktops.storage.buckets)
+    session_tag: str = ""
 
     @classmethod
-    def platform(cls, bucket: str | None = None, region: str | None = None) -> S3Target:
+    def platform(cls, bucket: str | None = None, region: str | None = None, session_tag: str = "") -> S3Target:
         """A bucket reached with the platform's own credentials and endpoint."""
         return cls(
             bucket=bucket or settings.MKTOPS_ARCHIVE_BUCKET,
@@ -100,6 +105,7 @@ class S3Target:
             endpoint_url=settings.AWS_S3_ENDPOINT_URL,
             access_key_id=settings.AWS_ACCESS_KEY_ID,
             secret_access_key=settings.AWS_SECRET_ACCESS_KEY,
+            session_tag=session_tag,
         )
 
 
@@ -116,9 +122,38 @@ def _config(region: str, endpoint_url: str) -> Config:
     )
 
 
+SESSION_TAG = "mktops-tenant"  # the session tag key the bucket policies shown condition on
+
+
+def _tagged_session(role_arn: str, sts_endpoint: str, session_tag: str, access_key_id: str,
+                    secret_access_key: str) -> boto3.session.Session:
+    """A session acting as the platform's role for one tenant: its credentials come from
+    sts:AssumeRole with the tenant's external id as a session tag, fetched at the first request
+    (so a refusal comes out as an S3Error like any other) and renewed by botocore before they expire."""
+    sts = boto3.session.Session().client("sts", endpoint_url=sts_endpoint or None,
+                                         region_name=settings.AWS_S3_REGION_NAME or "us-east-1",
+                                         aws_access_key_id=access_key_id or None,
+                                         aws_secret_access_key=secret_access_key or None)
+
+    def fetch() -> dict:
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"mktops-{session_tag}"[:64],
+                                Tags=[{"Key": SESSION_TAG, "Value": session_tag}])["Credentials"]
+        return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
+
+    core = botocore.session.get_session()
+    core._credentials = DeferredRefreshableCredentials(refresh_using=fetch, method="sts-assume-role")
+    return boto3.session.Session(botocore_session=core)
+
+
 @lru_cache(maxsize=64)
-def _client(region: str, endpoint_url: str, access_key_id: str, secret_access_key: str):
-    session = boto3.session.Session()
+def _client(region: str, endpoint_url: str, access_key_id: str, secret_access_key: str,
+            assume: tuple[str, str, str] | None = None):
+    if assume:  # (role ARN, STS endpoint, session tag)
+        session = _tagged_session(*assume, access_key_id, secret_access_key)
+        access_key_id = secret_access_key = ""
+    else:
+        session = boto3.session.Session()
     return session.client(
         "s3",
         endpoint_url=endpoint_url or None,
@@ -129,7 +164,9 @@ def _client(region: str, endpoint_url: str, access_key_id: str, secret_access_ke
 
 
 def client(target: S3Target):
-    return _client(target.region, target.endpoint_url, target.access_key_id, target.secret_access_key)
+    role = settings.MKTOPS_PLATFORM_ROLE_ARN
+    assume = (role, settings.AWS_STS_ENDPOINT_URL, target.session_tag) if role and target.session_tag else None
+    return _client(target.region, target.endpoint_url, target.access_key_id, target.secret_access_key, assume)
 
 
 # A code S3 sent is shown only when it looks like one (a far side may answer anything).
@@ -446,26 +483,35 @@ def is_bucket_storage(storage) -> bool:
 
 
 def _storage_target(storage: S3Storage) -> S3Target:
-    return S3Target(bucket=storage.bucket_name, region=storage.region_name or "")
+    return S3Target(bucket=storage.bucket_name, region=storage.region_name or "",
+                    endpoint_url=storage.endpoint_url or "", access_key_id=storage.access_key or "",
+                    secret_access_key=storage.secret_key or "")
+
+
+def _storage_client(storage: S3Storage):
+    """The client for the storage's bucket, endpoint and credentials. S3Storage keeps one boto3
+    resource per thread, and the archive's writer threads are new for every batch: building a
+    resource cost up to a second each, so the writes share one client (thread-safe) instead."""
+    return client(_storage_target(storage))
 
 
 def storage_put(storage: S3Storage, key: str, body: bytes, *, content_type: str, sse: bool = True,
                 object_lock: tuple[str, object] | None = None, metadata: dict | None = None) -> None:
-    """Write one object through the storage's own connection. S3Storage.save() takes only
+    """Write one object to the storage's bucket with its settings. S3Storage.save() takes only
     per-name parameters (get_object_parameters), so the per-object metadata (sha256) and
-    Object Lock retention go with a PUT on its client; one PUT, as messages are small."""
+    Object Lock retention go with a PUT of our own; one PUT, as messages are small."""
     extra = {**_encryption_args("", sse), **object_lock_args(body, object_lock)}
     if metadata:
         extra["Metadata"] = metadata
     with _explained(_storage_target(storage)):
-        storage.connection.meta.client.put_object(Bucket=storage.bucket_name, Key=key, Body=body,
-                                                  ContentType=content_type, **extra)
+        _storage_client(storage).put_object(Bucket=storage.bucket_name, Key=key, Body=body,
+                                            ContentType=content_type, **extra)
 
 
 def storage_head(storage: S3Storage, key: str) -> dict | None:
     with _explained(_storage_target(storage)):
         try:
-            return storage.connection.meta.client.head_object(Bucket=storage.bucket_name, Key=key)
+            return _storage_client(storage).head_object(Bucket=storage.bucket_name, Key=key)
         except ClientError as exc:
             if _not_found(exc):
                 return None
