@@ -18,16 +18,9 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from django.conf import settings
-
+from mktops import net
 from mktops.errors import OutsideError
-
-try:
-    from mktops import net
-except ImportError:  # the core guard has not landed yet: fail closed (see _checked_address)
-    net = None
 
 TIMEOUT_SECONDS = 15
 EXCERPT_BYTES = 1024
@@ -41,6 +34,7 @@ class EndpointError(OutsideError):
     TLS = "tls"
     DNS = "dns"
     BLOCKED = "blocked"
+    BAD_URL = "bad_url"
 
 
 MESSAGES = {
@@ -53,6 +47,8 @@ MESSAGES = {
     EndpointError.TLS: "The TLS handshake with the endpoint failed (certificate not valid for this host "
                        "name, expired, or not trusted). Install a valid certificate.",
     EndpointError.DNS: "The endpoint's host name does not resolve. Check the URL.",
+    EndpointError.BAD_URL: "The endpoint's URL is not one mktops sends to (it must be https:// with a host "
+                           "name and no user name or password). Edit the endpoint's URL.",
     EndpointError.BLOCKED: "The endpoint's host resolves to an address that is not public (private, loopback, "
                            "link-local or reserved); mktops does not connect to it.",
 }
@@ -70,66 +66,59 @@ class Response:
     excerpt: bytes = b""
 
 
-def _host_port(url: str) -> tuple[str, int, str, str]:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.hostname or "", port, parts.scheme, path
-
-
-def _checked_address(host: str, port: int) -> str:
-    """The address to connect to, as the core guard resolved and checked it."""
-    if net is not None:
-        try:
-            return net.resolve_checked(host, port)
-        except net.BlockedAddress:
-            raise _error(EndpointError.BLOCKED) from None
-        except net.UnresolvedHost:
-            raise _error(EndpointError.DNS) from None
-    if not settings.MKTOPS_ALLOW_PRIVATE_TARGETS:
-        raise _error(EndpointError.BLOCKED)
+def url_check(url: str) -> net.CheckedUrl:
+    """The URL checked by the core guard (scheme, host, every address public); done when an
+    endpoint is saved and again before every POST, whose connection goes to these addresses."""
     try:
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
-    except socket.gaierror:
+        return net.url_check(url)
+    except net.BlockedAddress:
+        raise _error(EndpointError.BLOCKED) from None
+    except net.UnresolvedHost:
         raise _error(EndpointError.DNS) from None
+    except net.AddressRefused:
+        raise _error(EndpointError.BAD_URL) from None
 
 
-def url_check(url: str) -> None:
-    """The check made when an endpoint is saved (it is made again at every connect)."""
-    host, port, _, _ = _host_port(url)
-    _checked_address(host, port)
+def _connect(addresses: tuple[str, ...], port: int, timeout: float) -> socket.socket:
+    """A connection to one of the checked addresses, in the resolver's order (no second lookup)."""
+    last: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            last = exc
+    raise last
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host, port, *, address, timeout):
+    def __init__(self, host, port, *, addresses, timeout):
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self):
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect(self._addresses, self.port, self.timeout)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host, port, *, address, timeout):
+    def __init__(self, host, port, *, addresses, timeout):
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
+        self._addresses = addresses
 
     def connect(self):
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = _connect(self._addresses, self.port, self.timeout)
         # SNI and the certificate check are against the host name, not the address
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
     """POST `body` once; any HTTP answer is a Response, anything else an EndpointError."""
-    host, port, scheme, path = _host_port(url)
-    address = _checked_address(host, port)
-    kind = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-    conn = kind(host, port, address=address, timeout=TIMEOUT_SECONDS)
+    checked = url_check(url)
+    kind = _PinnedHTTPSConnection if checked.scheme == "https" else _PinnedHTTPConnection
+    conn = kind(checked.host, checked.port, addresses=checked.addresses, timeout=TIMEOUT_SECONDS)
     sent = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
     started = time.monotonic()
     try:
-        conn.request("POST", path, body=body, headers=sent)
+        conn.request("POST", checked.target, body=body, headers=sent)
         answer = conn.getresponse()
         excerpt = answer.read(EXCERPT_BYTES)
         return Response(status=answer.status, latency_ms=int((time.monotonic() - started) * 1000),

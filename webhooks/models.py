@@ -113,6 +113,7 @@ class Outcome(models.TextChoices):
     TLS = "tls", "TLS handshake or certificate failed"
     DNS = "dns", "Host name did not resolve"
     BLOCKED = "blocked", "Blocked address"
+    BAD_URL = "bad_url", "URL refused"
 
 
 class Attempt(models.Model):

@@ -47,8 +47,8 @@ def ingest(api, django_capture_on_commit_callbacks):
 
 
 def typed_event(i: int, event_type: str = "receipt.receipt_validated", **overrides) -> dict:
-    return make_event(i, event_code=event_type, event_name=event_type,
-                      event_attributes={"amount": 100 + i}, **overrides)
+    fields = {"event_code": event_type, "event_name": event_type, "event_attributes": {"amount": 100 + i}}
+    return make_event(i, **{**fields, **overrides})
 
 
 def run(endpoint: Endpoint) -> int:

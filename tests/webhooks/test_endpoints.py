@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
+from mktops import net
 from mktops.models import AuditLog
 from webhooks.models import Endpoint, EndpointStatus, SecretReveal
 from webhooks.services import endpoints as svc
@@ -89,7 +90,7 @@ def test_plain_http_is_refused_when_private_targets_are_off(zones_on, operator_a
     with pytest.raises(ValidationError) as exc:
         svc.endpoint_create(tenant=zones_on, name="x", url="http://crm.example.com/hook",
                             event_types=["prize.points_added"], by=operator_a)
-    assert exc.value.message_dict == {"url": [svc.URL_HTTPS_REQUIRED]}
+    assert exc.value.message_dict == {"url": [net.ERR_URL_SCHEME]}
 
 
 def test_reveal_is_for_operators_only_and_recorded(endpoint, operator_a, support_a, csm):

@@ -205,7 +205,8 @@ def message_send(*, message: Message) -> Attempt | None:
     wait = RETRY_DELAYS[message.attempts - 1]
     if response is not None and response.status in (429, 503):
         wait = _retry_after(response) or wait
-    message.retry_at(now + wait, attempt.error)
+    # counted from the attempt's start (its claim), as the schedule promises
+    message.retry_at(message.last_attempt_at + wait, attempt.error)
     return attempt
 
 

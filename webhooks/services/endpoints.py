@@ -9,24 +9,19 @@ from __future__ import annotations
 import base64
 import secrets as _secrets
 from datetime import date, timedelta
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 
-from mktops import clock, roles
-from mktops.errors import OutsideError
+from mktops import clock, net, roles
 from mktops.jobs import ACTIVE, JobStatus, enqueue_on_commit
 from mktops.models import Role, Tenant
 from mktops.services import audit_log_write
-from webhooks import http
 from webhooks.models import EVENT_TYPES, Endpoint, EndpointStatus, Message, SecretReveal
 
 NAME_REQUIRED = "Give the endpoint a name."
 URL_INVALID = "Enter a full URL, such as https://crm.example.com/hooks/mktops."
-URL_HTTPS_REQUIRED = "The URL must start with https://: deliveries carry customer data."
 URL_BLOCKED = ("This URL's host is not a public internet address (private, loopback, link-local or "
                "reserved), so mktops will not connect to it. Use your endpoint's public address.")
 URL_UNRESOLVED = "This URL's host name does not resolve. Check the spelling, or try again once its DNS is set up."
@@ -69,13 +64,14 @@ def _check_url(url: str) -> None:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
         raise ValidationError({"url": URL_INVALID}) from None
-    if urlsplit(url).scheme != "https" and not settings.MKTOPS_ALLOW_PRIVATE_TARGETS:
-        raise ValidationError({"url": URL_HTTPS_REQUIRED})
     try:
-        http.url_check(url)
-    except OutsideError as exc:
-        message = URL_UNRESOLVED if exc.reason == http.EndpointError.DNS else URL_BLOCKED
-        raise ValidationError({"url": message}) from None
+        net.url_check(url)
+    except net.BlockedAddress:
+        raise ValidationError({"url": URL_BLOCKED}) from None
+    except net.UnresolvedHost:
+        raise ValidationError({"url": URL_UNRESOLVED}) from None
+    except net.AddressRefused as exc:  # the scheme (https required), credentials, the port
+        raise ValidationError({"url": exc.message}) from None
 
 
 def _check_event_types(*, tenant: Tenant, event_types) -> list[str]:
