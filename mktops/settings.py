@@ -244,6 +244,12 @@ STORAGES["archive"] = archive_storage(
 MKTOPS_PLATFORM_PRINCIPALS = env_list(
     "MKTOPS_PLATFORM_PRINCIPALS", ["arn:aws:iam::000000000000:role/mktops-platform"]
 )
+# with it set, the platform reaches each tenant's bucket as this role, assumed per tenant with the
+# tenant's external id as the session tag the bucket policies shown require (README: tenant buckets on AWS)
+MKTOPS_PLATFORM_ROLE_ARN = env_str("MKTOPS_PLATFORM_ROLE_ARN")
+if MKTOPS_PLATFORM_ROLE_ARN and not MKTOPS_PLATFORM_ROLE_ARN.startswith("arn:"):
+    raise ImproperlyConfigured(f"MKTOPS_PLATFORM_ROLE_ARN: {MKTOPS_PLATFORM_ROLE_ARN!r} is not an ARN.")
+AWS_STS_ENDPOINT_URL = env_url("AWS_STS_ENDPOINT_URL")
 # the platform's other buckets (backups, logs, …): like the archive bucket, never a tenant's destination
 MKTOPS_RESERVED_BUCKETS = [name.lower() for name in env_list("MKTOPS_RESERVED_BUCKETS")]
 for _arn in MKTOPS_PLATFORM_PRINCIPALS:

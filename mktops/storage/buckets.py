@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 
 from django.conf import settings
 
-from mktops.storage.s3 import S3Error, S3Target
+from mktops.models import Tenant
+from mktops.storage.s3 import SESSION_TAG, S3Error, S3Target
 
 ERR_BUCKET_PLATFORM = "This bucket belongs to the platform and cannot be a tenant's destination; name your own bucket."
 ERR_BUCKET_CLAIMED = ("This bucket is already configured by another workspace on this platform; name a bucket "
@@ -23,10 +24,6 @@ ERR_BUCKET_CLAIMED = ("This bucket is already configured by another workspace on
 ERR_BUCKET_MISSING = "No bucket is set."
 ERR_BUCKET_REFUSED = ("Nothing was written to bucket {bucket!r}: {rule} Change the bucket in the settings, or ask "
                       "platform support.")
-
-# the session tag that carries the tenant's external id when the platform assumes its role for
-# that tenant; the bucket policies the console shows grant access only under it
-SESSION_TAG = "mktops-tenant"
 
 # (bucket name, lower-cased) -> the ids of the tenants that configured it
 BucketClaims = Callable[[str], Iterable[int]]
@@ -79,4 +76,11 @@ def tenant_target(*, bucket: str, region: str | None, tenant_id: int) -> S3Targe
     errors = bucket_claim_errors(bucket=bucket, tenant_id=tenant_id) if bucket else [ERR_BUCKET_MISSING]
     if errors:
         raise BucketNotAllowed(bucket, errors[0])
-    return S3Target.platform(bucket=bucket, region=region)
+    return S3Target.platform(bucket=bucket, region=region, session_tag=_external_id(tenant_id))
+
+
+def _external_id(tenant_id: int) -> str:
+    """The tenant's session tag, read only when the platform assumes a role per tenant."""
+    if not settings.MKTOPS_PLATFORM_ROLE_ARN:
+        return ""
+    return Tenant.objects.values_list("external_id", flat=True).get(pk=tenant_id)
