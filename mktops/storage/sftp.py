@@ -11,8 +11,16 @@ too): an empty pin is refused (`HOST_KEY_MISSING`), a different key is refused
 (`HOST_KEY_MISMATCH`). `host_key_fingerprint()` shows what a server presents so
 an operator can compare it with what the server's administrator gives them.
 
+Every connection goes through the core's outbound-address guard (`mktops.net`): the
+host is resolved, refused unless public (`ADDRESS_REFUSED`), and the socket goes to
+the address that was checked, each time a connection is opened.
+
 Errors come out as `SftpError` with a stable `reason` code and a `message`
-sentence a person can act on; passwords and keys never appear in either.
+sentence a person can act on; passwords and keys never appear in either, and
+neither does anything the far side sent (its banner, its error texts, the
+algorithms it offers): a tenant could point the host at an internal service and
+read its answers in our error messages. The fingerprint of the key a server
+presents is ours (a hash we compute), so it is shown.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from dataclasses import dataclass, field
 
 import paramiko
 
+from mktops import net
 from mktops.errors import OutsideError
 
 CONNECT_TIMEOUT = 10.0  # TCP connect, SSH banner, key exchange, authentication
@@ -49,6 +58,7 @@ _KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
 class SftpError(OutsideError):
     """What went wrong talking to an SFTP server, in words. `reason` is a stable code."""
 
+    ADDRESS_REFUSED = net.AddressRefused.BLOCKED  # the host is not a public address
     AUTH_FAILED = "auth_failed"
     HOST_KEY_MISMATCH = "host_key_mismatch"
     HOST_KEY_MISSING = "host_key_missing"
@@ -99,11 +109,13 @@ def _matches(pinned: str, key: paramiko.PKey) -> bool:
     return pinned in (fingerprint_of(key), _md5_of(key))
 
 
+# the login methods a server may name; anything else it sends is not repeated
+_AUTH_METHODS = ("publickey", "password", "keyboard-interactive", "hostbased", "gssapi-with-mic")
+
+
 # --- connecting ---------------------------------------------------------------
 def _unreachable(target_address: str, exc: BaseException) -> SftpError:
-    if isinstance(exc, socket.gaierror):
-        return SftpError(SftpError.UNREACHABLE, f"The host name of {target_address} could not be resolved: "
-                                                "check the spelling of the host.")
+    """Our sentence for a failed connection; never `str(exc)`, which can carry the far side's bytes."""
     if isinstance(exc, ConnectionRefusedError):
         return SftpError(SftpError.UNREACHABLE, f"{target_address} refused the connection: the SFTP server is "
                                                 "down, listens on another port, or a firewall rejects us.")
@@ -116,19 +128,39 @@ def _unreachable(target_address: str, exc: BaseException) -> SftpError:
     if isinstance(exc, EOFError) or (isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)):
         return SftpError(SftpError.UNREACHABLE, f"{target_address} closed the connection: a firewall or the "
                                                 "server's connection limits cut it off.")
-    if isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower():
-        return SftpError(SftpError.UNREACHABLE, f"{target_address} did not answer as an SSH server ({exc}): "
-                                                "check the port, or a firewall or proxy is in the way.")
-    return SftpError(SftpError.UNREACHABLE, f"Could not connect to {target_address}: {exc}")
+    if isinstance(exc, paramiko.ssh_exception.IncompatiblePeer):
+        return SftpError(SftpError.UNREACHABLE, f"{target_address} speaks an SSH version or offers algorithms we "
+                                                "do not support: the SFTP server needs SSH 2 with current key "
+                                                "exchange, cipher and host key algorithms (OpenSSH 7 or later).")
+    if isinstance(exc, paramiko.SSHException):
+        return SftpError(SftpError.UNREACHABLE, f"{target_address} did not answer as an SSH server: check the "
+                                                "port (SFTP usually listens on 22), or a firewall or proxy is in "
+                                                "the way.")
+    return SftpError(SftpError.UNREACHABLE, f"Could not connect to {target_address}: the connection failed or "
+                                            "was cut. Check the host and port, and that the server accepts "
+                                            "connections from the platform's addresses.")
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to the address the guard checked (again now: DNS may have changed since the save)."""
+    address = f"{host}:{port}"
+    try:
+        return net.connect_tcp(host, port, timeout=timeout)
+    except net.BlockedAddress as exc:
+        raise SftpError(SftpError.ADDRESS_REFUSED, exc.message) from exc
+    except net.AddressRefused as exc:  # the name does not resolve
+        raise SftpError(SftpError.UNREACHABLE, exc.message) from exc
+    except OSError as exc:
+        raise _unreachable(address, exc) from exc
 
 
 def _handshake(host: str, port: int, timeout: float, key_types: tuple[str, ...] | None = None) -> paramiko.Transport:
-    """Connect and run the SSH key exchange; the caller closes the transport."""
+    """Connect and run the SSH key exchange; the caller closes the transport.
+
+    With `key_types`, a server holding no key of those types raises paramiko's IncompatiblePeer
+    for the caller to move on to the next family; otherwise every failure is an SftpError."""
     address = f"{host}:{port}"
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except OSError as exc:
-        raise _unreachable(address, exc) from exc
+    sock = _connect(host, port, timeout)
     transport = paramiko.Transport(sock)
     transport.banner_timeout = timeout
     transport.handshake_timeout = timeout
@@ -138,9 +170,11 @@ def _handshake(host: str, port: int, timeout: float, key_types: tuple[str, ...] 
     try:
         # the banner and key-exchange timeouts above fire first; this is only the outer bound
         transport.start_client(timeout=2 * timeout)
-    except paramiko.ssh_exception.IncompatiblePeer:
+    except paramiko.ssh_exception.IncompatiblePeer as exc:
         transport.close()
-        raise
+        if key_types:
+            raise
+        raise _unreachable(address, exc) from exc
     except (paramiko.SSHException, OSError, EOFError) as exc:
         transport.close()
         raise _unreachable(address, exc) from exc
@@ -169,6 +203,8 @@ def _verified_transport(target: SftpTarget) -> paramiko.Transport:
         try:
             seen = f" The server presents {host_key_fingerprint(target.host, target.port)}."
         except SftpError as exc:
+            if exc.reason == SftpError.ADDRESS_REFUSED:
+                raise
             seen = f" (The server could not be reached to show its key: {exc.message})"
         raise SftpError(SftpError.HOST_KEY_MISSING,
                         f"No host key fingerprint is pinned for {target.address}, so the server cannot be "
@@ -229,7 +265,7 @@ def _authenticate(transport: paramiko.Transport, target: SftpTarget) -> None:
         if not target.private_key and "keyboard-interactive" in exc.allowed_types:
             _authenticate_interactive(transport, target)
             return
-        allowed = ", ".join(exc.allowed_types) or "none"
+        allowed = ", ".join(m for m in _AUTH_METHODS if m in exc.allowed_types) or "none we support"
         method = "key" if target.private_key else "password"
         raise SftpError(SftpError.AUTH_FAILED, f"The server does not accept {method} login for {who} "
                                                f"(it accepts: {allowed}).") from exc
@@ -287,7 +323,10 @@ class Session:
                              "write access to the folder.")
         if exc.errno == errno.ENOENT:
             return SftpError(SftpError.NO_SUCH_FILE, f"There is no file {where}.")
-        return SftpError(SftpError.OTHER, f"The server could not {what} {where}: {exc}")
+        # the server's own error text stays out: it is the far side's bytes
+        return SftpError(SftpError.OTHER, f"The server could not {what} {where}: it answered with an error "
+                                          "(not a missing file or a permission): check the folder on the server, "
+                                          "its free space and the user's rights.")
 
     def check_folder(self) -> None:
         try:
@@ -393,7 +432,7 @@ def session(target: SftpTarget) -> Iterator[Session]:
         try:
             sftp = paramiko.SFTPClient.from_transport(transport)
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise SftpError(SftpError.OTHER, f"{target.address} accepted the login but refused SFTP ({exc}): "
+            raise SftpError(SftpError.OTHER, f"{target.address} accepted the login but refused SFTP: "
                                              "enable the sftp subsystem for this user.") from exc
         sftp.get_channel().settimeout(IO_TIMEOUT)
         try:
