@@ -22,11 +22,17 @@ def _shot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
+def _bloat(tenant, other) -> None:
+    """5,001 event and attribute names: written directly, as a catalogue grown before ingestion
+    capped the names per tenant (or under a raised cap) would be; a few names in another tenant."""
+    for model in (EventName, UserAttributeName):
+        model.objects.bulk_create([model(tenant=tenant, name=f"name-{i:05d}") for i in range(5001)])
+        model.objects.bulk_create([model(tenant=other, name=f"bravo-{i:05d}") for i in range(5)])
+
+
 @pytest.fixture
 def big_catalogue(transactional_db, tenant_a, tenant_b):
-    for model in (EventName, UserAttributeName):
-        model.objects.bulk_create([model(tenant=tenant_a, name=f"name-{i:05d}") for i in range(5001)])
-        model.objects.bulk_create([model(tenant=tenant_b, name=f"bravo-{i:05d}") for i in range(5)])
+    _bloat(tenant_a, tenant_b)
     tenant_a.s3_export_enabled = True
     tenant_a.save()
     return tenant_a
@@ -74,11 +80,13 @@ def test_operator_picks_event_names_through_autocomplete_and_saves(big_catalogue
     _shot(page, "export-form-saved.png")
 
 
-def test_support_filters_the_timeline_by_an_event_name_picked_by_typing(big_catalogue, page_for, support_a):
-    events_ingest(tenant=big_catalogue, items=[
+def test_support_filters_the_timeline_by_an_event_name_picked_by_typing(transactional_db, tenant_a, tenant_b,
+                                                                        page_for, support_a):
+    events_ingest(tenant=tenant_a, items=[
         make_event(1, uid="jane", event_name="App Opened"), make_event(2, uid="jane", event_name="Purchase"),
-        make_event(3, uid="jane", event_name="name-00042")])
-    contact = Contact.objects.get(tenant=big_catalogue, uid="jane")
+        make_event(3, uid="jane", event_name="Login")])
+    _bloat(tenant_a, tenant_b)
+    contact = Contact.objects.get(tenant=tenant_a, uid="jane")
     page = page_for(support_a)
     page.goto(reverse("admin:mktops_contact_change", args=[contact.pk]))
     assert page.locator("option").count() <= 1
