@@ -366,8 +366,8 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
                 repair.archived_message_redeliver(message=message, by=request.user)
                 self.log_change(request, message, "Re-delivery to the tenant's destination requested.")
                 done.append(message.pk)
-            except ValueError as exc:
-                self.message_user(request, str(exc), messages.WARNING)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.WARNING)
         _enqueue(done)
         self.message_user(request, f"Re-delivering {len(done)} message(s).")
 
@@ -431,8 +431,8 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
             _enqueue([obj.pk])
             self.log_change(request, obj, "Re-delivery to the tenant's destination requested.")
             self.message_user(request, "Re-delivering the message to the tenant's destination.")
-        except ValueError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
         return HttpResponseRedirect(reverse("admin:archive_archivedmessage_change", args=[obj.pk]))
 
 

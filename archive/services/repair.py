@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 
 from archive.models import ArchivedMessage, InternalCopy, Outcome
@@ -29,7 +30,7 @@ def _requeue(qs) -> list[int]:
 
 def archived_message_redeliver(*, message: ArchivedMessage, by=None) -> None:
     if not ArchivedMessage.objects.filter(_REDELIVERABLE, pk=message.pk).exists():
-        raise ValueError(ERR_NOT_HELD.format(outcome=message.get_outcome_display().lower()))
+        raise ValidationError(ERR_NOT_HELD.format(outcome=message.get_outcome_display().lower()))
     _requeue(ArchivedMessage.objects.filter(pk=message.pk))
     audit_log_write(user=by, action="archive.redeliver", tenant=message.tenant, obj=message)
 
