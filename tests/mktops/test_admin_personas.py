@@ -318,6 +318,7 @@ def test_superusers_are_csms(admin_client, tenant_a, tenant_b):
 def test_csm_can_add_a_tenant_in_the_admin(as_csm):
     response = as_csm.post(url("tenant", "add"), {
         "name": "Tenant C", "slug": "tenant-c", "db_name": "tenant_c", "channel_quota": 100,
+        "webhook_endpoint_quota": 3,
         "event_retention_days": 30, "archive_file_retention_days": 365,
         "entitlement_changes-TOTAL_FORMS": 0, "entitlement_changes-INITIAL_FORMS": 0,
     })

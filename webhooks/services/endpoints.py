@@ -88,6 +88,14 @@ def _check_event_types(*, tenant: Tenant, event_types) -> list[str]:
     return [code for code in EVENT_TYPES if code in chosen]
 
 
+def endpoint_check(*, tenant: Tenant, name: str, url: str, event_types,
+                   endpoint: Endpoint | None = None) -> tuple[str, str, list[str]]:
+    """The rules of a save, without saving (the admin form shows each beside its field)."""
+    if endpoint is None and Endpoint.objects.filter(tenant=tenant).count() >= tenant.webhook_endpoint_quota:
+        raise ValidationError({"__all__": QUOTA_REACHED.format(quota=tenant.webhook_endpoint_quota)})
+    return _check(tenant=tenant, name=name, url=url, event_types=event_types)
+
+
 def _check(*, tenant: Tenant, name: str, url: str, event_types) -> tuple[str, str, list[str]]:
     name = (name or "").strip()
     if not name:
@@ -102,9 +110,7 @@ def _check(*, tenant: Tenant, name: str, url: str, event_types) -> tuple[str, st
 def endpoint_create(*, tenant: Tenant, name: str, url: str, event_types, by) -> Endpoint:
     # the tenant row locked: two creates at once cannot both pass the quota
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
-    if Endpoint.objects.filter(tenant=tenant).count() >= tenant.webhook_endpoint_quota:
-        raise ValidationError({"__all__": QUOTA_REACHED.format(quota=tenant.webhook_endpoint_quota)})
-    name, url, types = _check(tenant=tenant, name=name, url=url, event_types=event_types)
+    name, url, types = endpoint_check(tenant=tenant, name=name, url=url, event_types=event_types)
     endpoint = Endpoint.objects.create(tenant=tenant, name=name, url=url, event_types=types, secret=secret_new())
     audit_log_write(user=by, action="webhook_endpoint_create", tenant=tenant, obj=endpoint,
                     detail={"name": name, "url": url, "event_types": types})
