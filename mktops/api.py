@@ -3,12 +3,16 @@
 Schema at /api/v1/openapi.json, browsable docs at /api/v1/docs.
 """
 
+import functools
+
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import NinjaAPI, Schema, Status
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
+from mktops.api_body import BODY_METHODS, BodyRefused, check_headers, read_early, read_json
 from mktops.ingest import EventIn, ShapeError, TenantGone, TooLarge, events_ingest, parse_batch
 from mktops.services import api_key_authenticate
 
@@ -38,12 +42,70 @@ class Problem(Schema):
     detail: str
 
 
+# what every route that takes a body may answer before it runs (mktops.api_body)
+BODY_ANSWERS = {
+    "400": "Content-Length is not a number, or the body is not JSON or repeats a top-level key",
+    "411": "a chunked body this server cannot read: send a Content-Length",
+    "413": "the body (after decoding a gzip or deflate body) is over the limit",
+    "415": "the body is not JSON (Content-Type application/json or +json, UTF-8), or is encoded "
+           "otherwise than gzip or deflate",
+}
+
+
+class JsonBodyParser(Parser):
+    """Ninja's parser for body parameters, so that every route reads its body as post_events does."""
+
+    def parse_body(self, request):
+        return read_json(request)
+
+
 class MktopsAPI(NinjaAPI):
+    """Every route of an API of this kind (routers added later too) takes its body through
+    mktops.api_body: refused from its headers before authentication or the route's own
+    code when it cannot be taken, read and decoded by its parser for body parameters."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("parser", JsonBodyParser())
+        super().__init__(**kwargs)
+        self.add_decorator(self._body_checked, mode="view")
+        self.add_exception_handler(BodyRefused, self._body_refused)
+        self.add_exception_handler(HttpError, self._http_error)
+
+    def _body_checked(self, run):
+        @functools.wraps(run)
+        def checked(request, *args, **kwargs):
+            try:
+                check_headers(request)
+                read_early(request)
+            except BodyRefused as exc:
+                return self._body_refused(request, exc)
+            return run(request, *args, **kwargs)
+
+        return checked
+
+    def _body_refused(self, request, exc: BodyRefused):
+        return self.create_response(request, {"detail": exc.detail}, status=exc.status)
+
+    def _http_error(self, request, exc: HttpError):
+        # ninja answers "Cannot parse request body" for whatever its parser raised:
+        # the parser's own refusal says more
+        if isinstance(exc.__cause__, BodyRefused):
+            return self._body_refused(request, exc.__cause__)
+        return self.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+
     def get_openapi_schema(self, *args, **kwargs):
         # the events body is validated item by item (see ingest.py), so it is
         # declared by hand; its item models are added to the components here
         schema = super().get_openapi_schema(*args, **kwargs)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("Problem", Problem.model_json_schema())
+        problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in schema.get("paths", {}).values():
+            for method, operation in operations.items():
+                if method.upper() in BODY_METHODS:
+                    for status, description in BODY_ANSWERS.items():
+                        operation.setdefault("responses", {}).setdefault(
+                            status, {"description": description, "content": problem})
         item = EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(item.pop("$defs", {}))
         components["EventIn"] = item
@@ -64,7 +126,9 @@ api = MktopsAPI(
         "The sending platform reports events and the messages it sent. Authenticate with "
         "`Authorization: Bearer <API key>`. A batch holds at most "
         f"{settings.MKTOPS_API_MAX_EVENTS} events and {settings.MKTOPS_API_MAX_BYTES} bytes "
-        "(413 beyond). Events are validated one by one: valid events are stored even when "
+        "(413 beyond, also after decoding). The body is JSON (`Content-Type: application/json`, UTF-8), "
+        "as is or with `Content-Encoding: gzip` or `deflate`, with a Content-Length or chunked; each "
+        "top-level key once. Events are validated one by one: valid events are stored even when "
         "others in the batch are rejected; a repeated `event_uuid` is counted as a duplicate "
         "and stores nothing."
     ),
@@ -113,20 +177,15 @@ EVENTS_BODY = {
 
 @api.post(
     "/events",
-    response={200: IngestResult, 400: Problem, 401: Problem, 413: Problem},
+    response={200: IngestResult, 400: Problem, 401: Problem, 411: Problem, 413: Problem, 415: Problem},
     openapi_extra={"requestBody": EVENTS_BODY},
     summary="Ingest a batch of events",
 )
 def post_events(request: HttpRequest):
-    limit = settings.MKTOPS_API_MAX_BYTES
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
-        return Status(413, {"detail": f"The body is {declared} bytes; the limit is {limit} bytes per request."})
-    body = request.body
-    if len(body) > limit:
-        return Status(413, {"detail": f"The body is {len(body)} bytes; the limit is {limit} bytes per request."})
+    # headers checked by MktopsAPI._body_checked; BodyRefused answered by _body_refused
+    data = read_json(request)
     try:
-        items = parse_batch(body, max_events=settings.MKTOPS_API_MAX_EVENTS)
+        items = parse_batch(data, max_events=settings.MKTOPS_API_MAX_EVENTS)
     except TooLarge as exc:
         return Status(413, {"detail": str(exc)})
     except ShapeError as exc:
