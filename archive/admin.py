@@ -208,9 +208,9 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
 
     @object_view(level=CHANGE, post_only=True)
     def test_connection_view(self, request, obj):
-        ok, message = config.archive_connection_test(cfg=obj, by=request.user)
-        self.log_change(request, obj, f"Connection test: {message}")
-        self.message_user(request, message, messages.SUCCESS if ok else messages.ERROR)
+        result = config.archive_connection_test(cfg=obj, by=request.user)
+        self.log_change(request, obj, f"Connection test: {result.message}")
+        self.message_user(request, result.message, messages.SUCCESS if result.ok else messages.ERROR)
         return self._back(obj)
 
     @object_view(level=CHANGE, post_only=True)

@@ -209,9 +209,9 @@ class ExportConnectionAdmin(TenantScopedAdmin):
 
     @object_view(level=CHANGE, post_only=True)
     def test_view(self, request, obj):
-        outcome = connections.connection_test(connection=obj, by=request.user)
-        self.log_change(request, obj, f"Connection test: {outcome.message}")
-        self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR)
+        result = connections.connection_test(connection=obj, by=request.user)
+        self.log_change(request, obj, f"Connection test: {result.message}")
+        self.message_user(request, result.message, messages.SUCCESS if result.ok else messages.ERROR)
         return self._back(obj)
 
     @object_view(level=CHANGE, post_only=True)

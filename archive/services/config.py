@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 from archive.models import ArchiveSettings, Destination
 from archive.services.destinations import REASONS, DeliveryError, destination_probe, target_for
 from archive.services.paths import TemplateError, path_template_validate
-from mktops import clock
+from mktops import clock, net, ratelimit
+from mktops.errors import CheckResult
 from mktops.models import Tenant
 from mktops.storage import buckets, s3
 
@@ -25,6 +26,11 @@ ERR_KMS_ARN = "SSE-KMS key ARN: must look like arn:aws:kms:REGION:ACCOUNT:key/ID
 ERR_FINGERPRINT = "host key fingerprint: must be SHA256: followed by the base64 digest (ssh-keygen -lf)."
 ERR_SFTP_SECRET = "password: give a password or a private key for the SFTP user."  # noqa: S105 - a message, not a secret
 ERR_PORT = "port: must be between 1 and 65535."
+ERR_SFTP_HOST_PRIVATE = ("host: resolves to an address that is not on the public internet (loopback, private, "
+                         "link-local or reserved); mktops connects only to public addresses: give the public host "
+                         "name or address of the SFTP server.")
+ERR_SFTP_HOST_UNRESOLVED = ("host: the name could not be resolved; check its spelling and that it has a public "
+                            "DNS record.")
 ERR_LOCK_DAYS = "object lock days: give a number of days (1 or more) when an object lock mode is chosen."
 
 # the fields that make up the choice of destination; locked after the first stored message
@@ -82,6 +88,19 @@ def _check_sftp(cfg: ArchiveSettings, errors: dict) -> None:
         errors["sftp_host_key_fingerprint"] = ERR_FINGERPRINT
     if not 1 <= (cfg.sftp_port or 0) <= 65535:
         errors["sftp_port"] = ERR_PORT
+    elif cfg.sftp_host:
+        _check_sftp_address(cfg, errors)
+
+
+def _check_sftp_address(cfg: ArchiveSettings, errors: dict) -> None:
+    """The host must resolve to public addresses only (checked again at every connect, since DNS
+    answers change); every spelling of an internal address is caught by what it resolves to."""
+    try:
+        net.resolve_public(cfg.sftp_host, cfg.sftp_port)
+    except net.BlockedAddress:
+        errors["sftp_host"] = ERR_SFTP_HOST_PRIVATE
+    except net.AddressRefused:
+        errors["sftp_host"] = ERR_SFTP_HOST_UNRESOLVED
 
 
 def archive_settings_validate(*, cfg: ArchiveSettings, before: ArchiveSettings | None = None) -> None:
@@ -140,23 +159,34 @@ def bucket_policy(*, bucket: str, external_id: str) -> str:
     return json.dumps(doc, indent=2)
 
 
-def archive_connection_test(*, cfg: ArchiveSettings, by=None) -> tuple[bool, str]:
-    """Write and remove a probe file at the destination; record and return the outcome in words."""
+def archive_connection_test(*, cfg: ArchiveSettings, by=None) -> CheckResult:
+    """Write and remove a probe file at the destination; record and return the outcome in words.
+    At most ratelimit.CONNECTION_TESTS per tenant in ratelimit.CONNECTION_TEST_WINDOW: a refused
+    test reaches nothing and leaves the last test's outcome as it was."""
+    try:
+        attempt = ratelimit.attempt_start(tenant=cfg.tenant, action="archive.connection_test",
+                                          what="connection tests", user=by, obj=cfg)
+    except ratelimit.RateLimited as err:
+        return CheckResult(False, err.message, reason=err.reason)
+    result = _probe_destination(cfg)
+    now = clock.now()
+    ArchiveSettings.objects.filter(pk=cfg.pk).update(last_test_at=now, last_test_ok=result.ok,
+                                                     last_test_message=result.message)
+    cfg.last_test_at, cfg.last_test_ok, cfg.last_test_message = now, result.ok, result.message
+    ratelimit.attempt_finish(attempt, ok=result.ok, reason=result.reason)
+    return result
+
+
+def _probe_destination(cfg: ArchiveSettings) -> CheckResult:
     try:
         archive_settings_validate(cfg=cfg)
         detail = destination_probe(target=target_for(cfg))
-        ok, message = True, f"Connection works. {detail}"
+        return CheckResult(True, f"Connection works. {detail}", detail=detail)
     except DeliveryError as err:
-        ok, message = False, f"{err.words}: {err.message}"
-    except ValidationError as err:  # settings incomplete
-        ok, message = False, f"{REASONS['not_configured']}: {' '.join(err.messages)}"
-    ArchiveSettings.objects.filter(pk=cfg.pk).update(last_test_at=clock.now(), last_test_ok=ok,
-                                                     last_test_message=message)
-    cfg.last_test_at, cfg.last_test_ok, cfg.last_test_message = clock.now(), ok, message
-    from mktops.services import audit_log_write
-
-    audit_log_write(user=by, action="archive.connection_test", tenant=cfg.tenant, obj=cfg, detail={"ok": ok})
-    return ok, message
+        return CheckResult(False, f"{err.words}: {err.message}", reason=err.reason)
+    except ValidationError as err:  # settings incomplete, or a host that is not public
+        return CheckResult(False, f"{REASONS['not_configured']}: {' '.join(err.messages)}",
+                           reason="not_configured")
 
 
 # --- file retention ----------------------------------------------------------------------

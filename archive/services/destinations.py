@@ -38,6 +38,7 @@ REASONS = {
     "host_key_missing": "SFTP host key fingerprint not set",
     "permission_denied": "Permission denied on the SFTP folder",
     "unreachable": "Host unreachable, blocked by a firewall, or destination down",
+    "address_refused": "Host not allowed (not a public address)",
     "object_locked": "File is locked (write-once storage)",
     "not_configured": "Destination not configured",
     "invalid_request": "Destination refused the request",

@@ -20,7 +20,8 @@ from exports.services.schedule import (
     run_create,
     seq_spans,
 )
-from mktops import clock, pgp
+from mktops import clock, pgp, ratelimit
+from mktops.errors import CheckResult
 from mktops.jobs import ACTIVE, JobStatus, enqueue_on_commit
 from mktops.models import Event
 from mktops.services import audit_log_write
@@ -94,14 +95,6 @@ def connection_delete(*, connection: ExportConnection, by=None) -> None:
     connection.delete()
 
 
-@dataclass(frozen=True)
-class TestOutcome:
-    ok: bool
-    message: str
-    reason: str = ""
-    key: str = ""
-
-
 def _probe(connection: ExportConnection, key: str) -> None:
     target = connection_target(connection)
     located = s3.bucket_region(target)
@@ -123,25 +116,34 @@ def _install_abort_rules(connection: ExportConnection) -> None:
             raise s3.S3Error(exc.reason, ERR_LIFECYCLE.format(reason=exc.message)) from exc
 
 
-def connection_test(*, connection: ExportConnection, by=None) -> TestOutcome:
-    """Upload a small probe (encrypted when PGP is on) and say whether it worked, and if not, why."""
-    now = clock.now()
-    key = probe_key(connection, now)
+def connection_test(*, connection: ExportConnection, by=None) -> CheckResult:
+    """Upload a small probe (encrypted when PGP is on) and say whether it worked, and if not, why;
+    the probe's key is the result's `detail`. At most ratelimit.CONNECTION_TESTS per tenant in
+    ratelimit.CONNECTION_TEST_WINDOW: a refused test uploads nothing and records no outcome."""
     try:
-        _probe(connection, key)
-        prefixes = " and ".join(connection_prefixes(connection))
-        outcome = TestOutcome(True, MSG_TEST_OK.format(key=key, bucket=connection.bucket, prefixes=prefixes,
-                                                       days=ABANDONED_UPLOAD_DAYS), key=key)
-    except s3.S3Error as exc:
-        outcome = TestOutcome(False, MSG_TEST_FAILED.format(reason=exc.message), reason=exc.reason)
-    except pgp.PgpError as exc:
-        outcome = TestOutcome(False, MSG_TEST_FAILED.format(reason=str(exc)), reason="pgp")
+        attempt = ratelimit.attempt_start(tenant=connection.tenant, action="s3_export.test",
+                                          what="connection tests", user=by, obj=connection)
+    except ratelimit.RateLimited as err:
+        return CheckResult(False, err.message, reason=err.reason)
+    now = clock.now()
+    outcome = _probe_outcome(connection, probe_key(connection, now))
     ExportConnection.objects.filter(pk=connection.pk).update(
         last_test_at=now, last_test_ok=outcome.ok, last_test_message=outcome.message)
     connection.last_test_at, connection.last_test_ok, connection.last_test_message = now, outcome.ok, outcome.message
-    audit_log_write(user=by, action="s3_export.test", tenant=connection.tenant, obj=connection,
-                    detail={"ok": outcome.ok, "reason": outcome.reason})
+    ratelimit.attempt_finish(attempt, ok=outcome.ok, reason=outcome.reason)
     return outcome
+
+
+def _probe_outcome(connection: ExportConnection, key: str) -> CheckResult:
+    try:
+        _probe(connection, key)
+    except s3.S3Error as exc:
+        return CheckResult(False, MSG_TEST_FAILED.format(reason=exc.message), reason=exc.reason)
+    except pgp.PgpError as exc:
+        return CheckResult(False, MSG_TEST_FAILED.format(reason=exc.message), reason="pgp")
+    prefixes = " and ".join(connection_prefixes(connection))
+    return CheckResult(True, MSG_TEST_OK.format(key=key, bucket=connection.bucket, prefixes=prefixes,
+                                                days=ABANDONED_UPLOAD_DAYS), detail=key)
 
 
 def _reexport_errors(connection: ExportConnection, first: date, last: date, today: date) -> dict:

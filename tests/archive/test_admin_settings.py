@@ -91,7 +91,7 @@ def test_bucket_name_follows_s3s_rules(cfg, as_operator_a, bucket, rule):
 
 
 def test_sftp_secret_is_write_only_and_hidden_from_support(cfg, as_operator_a, as_support_a):
-    data = form_data(cfg, destination=Destination.SFTP, sftp_host="sftp.acme.example", sftp_port=22,
+    data = form_data(cfg, destination=Destination.SFTP, sftp_host="localhost", sftp_port=22,
                      sftp_username="archive", sftp_password="hunter2-very-secret",
                      sftp_host_key_fingerprint="SHA256:" + "A" * 43, sftp_folder="/upload")
     assert as_operator_a.post(change_url(cfg), data).status_code == 302

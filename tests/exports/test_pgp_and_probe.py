@@ -101,8 +101,8 @@ def test_probe_is_uploaded_plain(make_connection, s3, bucket):
     connection = make_connection(folder_path="f")
     outcome = connections.connection_test(connection=connection)
     assert outcome.ok, outcome.message
-    assert outcome.key.startswith("f/warehouse/mktops_connection_test_")
-    assert s3.read(outcome.key, bucket) == connections.PROBE_TEXT
+    assert outcome.detail.startswith("f/warehouse/mktops_connection_test_")
+    assert s3.read(outcome.detail, bucket) == connections.PROBE_TEXT
     connection.refresh_from_db()
     assert connection.last_test_ok is True and connection.last_test_message == outcome.message
 
@@ -110,8 +110,8 @@ def test_probe_is_uploaded_plain(make_connection, s3, bucket):
 def test_probe_is_encrypted_with_the_tenants_key(make_connection, s3, bucket, gpg_home):
     connection = make_connection(encryption="pgp", pgp_public_key=gpg_home.public_key)
     outcome = connections.connection_test(connection=connection)
-    assert outcome.ok and outcome.key.endswith(".txt.gpg")
-    assert gpg_home.decrypt(s3.read(outcome.key, bucket)) == connections.PROBE_TEXT
+    assert outcome.ok and outcome.detail.endswith(".txt.gpg")
+    assert gpg_home.decrypt(s3.read(outcome.detail, bucket)) == connections.PROBE_TEXT
 
 
 def test_probe_reports_no_such_bucket(make_connection, s3):
