@@ -61,22 +61,35 @@ class Job(models.Model):
         abstract = True
 
     # --- outcomes ---------------------------------------------------------
-    def _finish(self, **fields) -> None:
-        fields.setdefault("lease_until", None)
+    # Every write of a claimed row holds only while the row is still this attempt's
+    # (RUNNING, attempts = the claim's count): a worker whose lease ran out, and whose row
+    # another worker reclaimed, must not overwrite that worker's outcome. Each returns
+    # whether it won; a loser leaves its copy unchanged and should stop.
+    def update_if_ours(self, **fields) -> bool:
+        ours = type(self).objects.filter(pk=self.pk, status=JobStatus.RUNNING, attempts=self.attempts)
+        if ours.update(**fields) != 1:
+            return False
         for name, value in fields.items():
             setattr(self, name, value)
-        type(self).objects.filter(pk=self.pk).update(**fields)
+        return True
 
-    def succeed(self, **fields) -> None:
-        self._finish(status=JobStatus.DONE, finished_at=clock.now(), next_attempt_at=None,
-                     last_error="", **fields)
+    def extend_lease(self, until) -> bool:
+        """Keep the row while long work goes on (a heartbeat); False when someone else has it now."""
+        return self.update_if_ours(lease_until=until)
 
-    def retry_at(self, when, error: str, **fields) -> None:
-        self._finish(status=JobStatus.RETRYING, next_attempt_at=when, last_error=error, **fields)
+    def _finish(self, **fields) -> bool:
+        return self.update_if_ours(**{"lease_until": None, **fields})
 
-    def fail(self, error: str, **fields) -> None:
-        self._finish(status=JobStatus.FAILED, finished_at=clock.now(), next_attempt_at=None,
-                     last_error=error, **fields)
+    def succeed(self, **fields) -> bool:
+        return self._finish(**{"status": JobStatus.DONE, "finished_at": clock.now(), "next_attempt_at": None,
+                               "last_error": "", **fields})
+
+    def retry_at(self, when, error: str, **fields) -> bool:
+        return self._finish(status=JobStatus.RETRYING, next_attempt_at=when, last_error=error, **fields)
+
+    def fail(self, error: str, **fields) -> bool:
+        return self._finish(**{"status": JobStatus.FAILED, "finished_at": clock.now(), "next_attempt_at": None,
+                               "last_error": error, **fields})
 
 
 def due_filter(now) -> Q:
@@ -86,20 +99,23 @@ def due_filter(now) -> Q:
     return waiting | abandoned
 
 
+def _first_attempt(now):
+    """The row's first attempt time, set by the claim's own UPDATE (no read before it)."""
+    return Coalesce("first_attempt_at", Value(now, output_field=models.DateTimeField()))
+
+
 def claim(model: type[Job], pk, *, now=None, lease: timedelta | None = None) -> Job | None:
     """Take the row for this worker, or None when it is not due or someone else has it.
 
     The conditional UPDATE must change exactly one row; that is the lock.
     """
     now = now or clock.now()
-    lease_until = now + (lease or model.LEASE)
-    first = model.objects.filter(pk=pk).values_list("first_attempt_at", flat=True).first()
     changed = model.objects.filter(due_filter(now), pk=pk).update(
         status=JobStatus.RUNNING,
         attempts=models.F("attempts") + 1,
-        lease_until=lease_until,
+        lease_until=now + (lease or model.LEASE),
         last_attempt_at=now,
-        first_attempt_at=first or now,
+        first_attempt_at=_first_attempt(now),
     )
     if changed != 1:
         return None
@@ -130,7 +146,7 @@ def claim_many(model: type[Job], pks, *, now=None, lease: timedelta | None = Non
             attempts=models.F("attempts") + 1,
             lease_until=lease_until,
             last_attempt_at=now,
-            first_attempt_at=Coalesce("first_attempt_at", Value(now, output_field=models.DateTimeField())),
+            first_attempt_at=_first_attempt(now),
         )
     rows = model.objects.in_bulk(ids)
     return [rows[pk] for pk in pks if pk in rows]

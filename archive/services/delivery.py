@@ -114,41 +114,46 @@ def _write(prepared: Prepared) -> Prepared:
 
 
 def _record_successes(done: list[Prepared], configs: dict, had_copy: set[int]) -> None:
-    """The stored rows of a batch, recorded in one transaction (one commit, not one per row)."""
+    """The stored rows of a batch, recorded in one transaction (one commit, not one per row).
+
+    Only rows still this worker's are recorded (Job.succeed is guarded): a row whose lease ran
+    out and that another worker reclaimed keeps that worker's outcome, and its internal copy."""
     if not done:
         return
     now = clock.now()
     with transaction.atomic():
-        for p in done:
-            row = p.row
-            row.succeed(outcome=Outcome.STORED, key=row.key, destination=row.destination, sha256=p.sha256,
-                        size=len(p.data), stored_at=now, failure_reason="", held_until=None,
-                        stripped_attachments=row.stripped_attachments)
-        stored_copies = [p.row.pk for p in done if p.row.pk in had_copy]
+        won = [p for p in done if p.row.succeed(
+            outcome=Outcome.STORED, key=p.row.key, destination=p.row.destination, sha256=p.sha256,
+            size=len(p.data), stored_at=now, failure_reason="", held_until=None,
+            stripped_attachments=p.row.stripped_attachments)]
+        stored_copies = [p.row.pk for p in won if p.row.pk in had_copy]
         if stored_copies:
             InternalCopy.objects.filter(message__in=stored_copies).delete()
-        for cfg in {configs[p.row.tenant_id].pk: configs[p.row.tenant_id] for p in done}.values():
+        for cfg in {configs[p.row.tenant_id].pk: configs[p.row.tenant_id] for p in won}.values():
             if cfg.locked_at is None:
                 # the first stored message fixes the tenant's choice of destination
                 ArchiveSettings.objects.filter(pk=cfg.pk, locked_at__isnull=True).update(locked_at=now)
                 cfg.locked_at = now
 
 
-def _record_failure(p: Prepared, cfg: ArchiveSettings) -> None:
+def _record_failure(p: Prepared, cfg: ArchiveSettings) -> bool:
+    """Retry later, or give up and keep an internal copy; False when the row is no longer ours."""
     row, err = p.row, p.error
     text = f"{err.words}: {err.message}"
     kind = p.target.kind if p.target else cfg.destination
     when = next_attempt_after_failure(row=row, kind=kind)
     if when is not None:
-        row.retry_at(when, text, failure_reason=err.reason, key=row.key, destination=row.destination)
-        return
+        return row.retry_at(when, text, failure_reason=err.reason, key=row.key, destination=row.destination)
     with transaction.atomic():
         held_until = row.held_until
         if p.data:
-            InternalCopy.objects.update_or_create(message=row, defaults={"sealed": encrypt_bytes(p.data)})
             held_until = held_until or clock.now() + timedelta(days=INTERNAL_STORE_DAYS)
-        row.fail(text, failure_reason=err.reason, outcome=Outcome.HELD if p.data else Outcome.PURGED,
-                 held_until=held_until, key=row.key, destination=row.destination)
+        if not row.fail(text, failure_reason=err.reason, outcome=Outcome.HELD if p.data else Outcome.PURGED,
+                        held_until=held_until, key=row.key, destination=row.destination):
+            return False
+        if p.data:
+            InternalCopy.objects.update_or_create(message=row, defaults={"sealed": encrypt_bytes(p.data)})
+        return True
 
 
 def archived_messages_deliver(*, pks: list[int]) -> list[ArchivedMessage]:

@@ -26,7 +26,7 @@ from exports.services.destination import key_taken, run_target, write_condition
 from exports.services.paths import manifest_key
 from exports.services.schedule import next_slot, run_repoint
 from mktops import clock, pgp
-from mktops.jobs import JobStatus, claim
+from mktops.jobs import claim
 from mktops.storage import s3
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
                 timedelta(hours=3), timedelta(hours=6))
 HEARTBEAT = timedelta(seconds=30)
+# a run's lease is short and extended by the heartbeat while it streams, so a run whose worker died
+# is taken over after minutes, however long the file; the steps between beats (listing and aborting
+# old uploads, completing the upload, the manifest) are bounded by the S3 client's timeouts
+RUN_LEASE = timedelta(minutes=5)
 PART_SIZE = s3.PART_SIZE
 ERR_NOT_ENTITLED = "S3 export is not enabled for this tenant: a CSM must switch it on before files are sent."
 ERR_PAUSED = "The connection is paused."
@@ -68,12 +72,9 @@ def run_blocker(run: ExportRun) -> str:
     return ""
 
 
-def _still_ours(run: ExportRun):
-    return ExportRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, attempts=run.attempts)
-
-
 def _heartbeat(run: ExportRun) -> Callable[[records.StreamStats], None]:
-    """Extend the lease while streaming; stop if another worker took the run over."""
+    """Extend the lease while streaming (Job.extend_lease, guarded like every outcome); stop the
+    upload when another worker took the run over."""
     state = {"at": clock.now()}
 
     def beat(_stats):
@@ -81,7 +82,7 @@ def _heartbeat(run: ExportRun) -> Callable[[records.StreamStats], None]:
         if now - state["at"] < HEARTBEAT:
             return
         state["at"] = now
-        if _still_ours(run).update(lease_until=now + run.LEASE) != 1:
+        if not run.extend_lease(now + RUN_LEASE):
             raise LeaseLost(ERR_LEASE_LOST)
 
     return beat
@@ -180,15 +181,12 @@ def run_record_success(*, run: ExportRun, upload: Upload | None, duration: float
     """Mark the run done, move the watermark, count the usage: all or nothing, and only if the run is ours."""
     now = clock.now()
     stats = upload.stats if upload else records.StreamStats()
-    fields = dict(status=JobStatus.DONE, finished_at=now, next_attempt_at=None, lease_until=None,
-                  last_error="" if upload else MSG_NO_EVENTS, event_count=stats.events,
-                  bytes_uncompressed=stats.bytes_uncompressed, bytes_compressed=stats.bytes_compressed,
-                  object_size=upload.size if upload else 0, sha256=upload.sha256 if upload else "",
-                  duration_seconds=duration, object_key=run.object_key if upload else "")
-    if _still_ours(run).update(**fields) != 1:
+    won = run.succeed(finished_at=now, last_error="" if upload else MSG_NO_EVENTS, event_count=stats.events,
+                      bytes_uncompressed=stats.bytes_uncompressed, bytes_compressed=stats.bytes_compressed,
+                      object_size=upload.size if upload else 0, sha256=upload.sha256 if upload else "",
+                      duration_seconds=duration, object_key=run.object_key if upload else "")
+    if not won:
         return False
-    for name, value in fields.items():
-        setattr(run, name, value)
     if run.kind == RunKind.SCHEDULED:
         _move_watermark(run, now)
     if upload:
@@ -196,18 +194,12 @@ def run_record_success(*, run: ExportRun, upload: Upload | None, duration: float
     return True
 
 
-def run_record_failure(*, run: ExportRun, error: str, duration: float) -> None:
-    """Retry with backoff, the watermark untouched; a re-export gives up after the last delay."""
-    now = clock.now()
-    give_up = run.kind == RunKind.BACKFILL and run.attempts > len(RETRY_DELAYS)
-    fields = dict(lease_until=None, last_error=error, duration_seconds=duration)
-    if give_up:
-        fields.update(status=JobStatus.FAILED, finished_at=now, next_attempt_at=None)
-    else:
-        fields.update(status=JobStatus.RETRYING, next_attempt_at=now + retry_delay(run.attempts))
-    if _still_ours(run).update(**fields) == 1:
-        for name, value in fields.items():
-            setattr(run, name, value)
+def run_record_failure(*, run: ExportRun, error: str, duration: float) -> bool:
+    """Retry with backoff, the watermark untouched; a re-export gives up after the last delay.
+    False when the run is no longer this worker's (its outcome is the other worker's)."""
+    if run.kind == RunKind.BACKFILL and run.attempts > len(RETRY_DELAYS):
+        return run.fail(error, duration_seconds=duration)
+    return run.retry_at(clock.now() + retry_delay(run.attempts), error, duration_seconds=duration)
 
 
 def _has_events(run: ExportRun) -> bool:
@@ -219,7 +211,7 @@ def run_execute(*, run_id: int, part_size: int | None = None) -> ExportRun | Non
     pending = ExportRun.objects.select_related("connection", "tenant").filter(pk=run_id).first()
     if pending is None or run_blocker(pending):
         return None
-    run = claim(ExportRun, run_id)
+    run = claim(ExportRun, run_id, lease=RUN_LEASE)
     if run is None:
         return None
     run.connection, run.tenant = pending.connection, pending.tenant

@@ -15,7 +15,7 @@ from exports.models import ExportConnection, ExportRun, Frequency, RunKind
 from exports.services.destination import connection_destination, run_destination
 from exports.services.paths import key_under
 from mktops import clock
-from mktops.jobs import ACTIVE, JobStatus, due_ids, enqueue
+from mktops.jobs import ACTIVE, due_ids, enqueue
 from mktops.models import IngestCounter
 
 RUN_TASK = "exports.tasks.export_run"
@@ -108,11 +108,7 @@ def run_repoint(*, run: ExportRun) -> bool:
     timestamp = unique_timestamp(bucket=fresh.bucket, prefix=fresh.prefix, now=made)
     fields = {**asdict(fresh), "export_timestamp": timestamp,
               "object_key": key_under(fresh.prefix, timestamp, fresh.encrypted)}
-    if ExportRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, attempts=run.attempts).update(**fields) != 1:
-        return False
-    for name, value in fields.items():
-        setattr(run, name, value)
-    return True
+    return run.update_if_ours(**fields)
 
 
 def seq_spans(first: int, last: int) -> list[tuple[int, int]]:
