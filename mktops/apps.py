@@ -8,7 +8,18 @@ class MktopsConfig(AppConfig):
 
     def ready(self):
         # registers checks, schedules and the sign-in lockout's audit receiver
+        from django_q.signals import post_spawn
+
         from mktops import checks, schedules, throttle  # noqa: F401
+
+        post_spawn.connect(_worker_spawned, dispatch_uid="mktops.heartbeat")
+
+
+def _worker_spawned(sender, **kwargs):
+    """Each django-q2 worker process says it is alive while it lives (mktops.jobs.heartbeat_start)."""
+    from mktops.jobs import heartbeat_start
+
+    heartbeat_start()
 
 
 class MktopsAdminConfig(AdminConfig):

@@ -19,9 +19,14 @@ So a lost task, a crashed worker or a restarted cluster loses nothing.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+import time
 from datetime import timedelta
 
-from django.db import connection, models, transaction
+from django.conf import settings
+from django.db import close_old_connections, connection, models, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
 
@@ -49,6 +54,9 @@ class Job(models.Model):
     # a claimed row is someone's until the lease ends; after that the sweeper
     # treats it as abandoned (the worker died) and hands it out again
     lease_until = models.DateTimeField(null=True, blank=True)
+    # which worker process holds the claimed row (hostname:pid): when its heartbeat stops, the
+    # sweeper hands the row out again before the lease ends
+    lease_owner = models.CharField(max_length=255, blank=True, default="")
     first_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
@@ -78,7 +86,7 @@ class Job(models.Model):
         return self.update_if_ours(lease_until=until)
 
     def _finish(self, **fields) -> bool:
-        return self.update_if_ours(**{"lease_until": None, **fields})
+        return self.update_if_ours(**{"lease_until": None, "lease_owner": "", **fields})
 
     def succeed(self, **fields) -> bool:
         return self._finish(**{"status": JobStatus.DONE, "finished_at": clock.now(), "next_attempt_at": None,
@@ -92,10 +100,67 @@ class Job(models.Model):
                                "last_error": error, **fields})
 
 
+# --- which worker holds a row, and whether it is alive ---------------------------------------------
+def heartbeat_every() -> timedelta:
+    return timedelta(seconds=getattr(settings, "MKTOPS_WORKER_HEARTBEAT_SECONDS", 10))
+
+
+def gone_after() -> timedelta:
+    """A worker that has not beaten for this long is dead: a few beats missed, well above the
+    clock differences between machines (each compares with its own clock)."""
+    return heartbeat_every() * 4
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:255]
+
+
+def heartbeat_beat(*, owner: str | None = None) -> None:
+    from mktops.models import WorkerHeartbeat
+
+    WorkerHeartbeat.objects.update_or_create(owner=owner or worker_name(), defaults={"seen_at": clock.now()})
+
+
+_beating: dict[int, threading.Thread] = {}
+
+
+def heartbeat_start() -> None:
+    """Beat from a daemon thread of this process until it dies (once per process). Started in each
+    django-q2 worker as it spawns (mktops.apps): a worker that is killed stops beating, one that is
+    only slow keeps beating and keeps its rows until their leases end."""
+    pid = os.getpid()
+    if pid in _beating:
+        return
+
+    def loop():
+        while True:
+            try:
+                close_old_connections()
+                heartbeat_beat()
+            except Exception:  # the database away for a moment: beat again next time
+                log.exception("worker heartbeat failed")
+            time.sleep(heartbeat_every().total_seconds())
+
+    _beating[pid] = threading.Thread(target=loop, name="mktops-heartbeat", daemon=True)
+    _beating[pid].start()
+
+
+def heartbeats_forget(*, now=None) -> int:
+    """Drop heartbeats of workers gone for a day: every lease they held has ended since."""
+    from mktops.models import WorkerHeartbeat
+
+    now = now or clock.now()
+    return WorkerHeartbeat.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()[0]
+
+
 def due_filter(now) -> Q:
-    """Rows whose next attempt is due, or whose worker's lease ran out."""
+    """Rows whose next attempt is due, or whose worker's lease ran out, or whose worker is known
+    gone (its heartbeat stopped; a row of an owner with no heartbeat waits for its lease)."""
+    from mktops.models import WorkerHeartbeat
+
     waiting = Q(status__in=(JobStatus.PENDING, JobStatus.RETRYING), next_attempt_at__lte=now)
-    abandoned = Q(status=JobStatus.RUNNING, lease_until__lt=now)
+    gone = WorkerHeartbeat.objects.filter(seen_at__lt=now - gone_after()).values("owner")
+    abandoned = Q(status=JobStatus.RUNNING) & (Q(lease_until__lt=now) | Q(lease_owner__in=gone))
     return waiting | abandoned
 
 
@@ -114,6 +179,7 @@ def claim(model: type[Job], pk, *, now=None, lease: timedelta | None = None) -> 
         status=JobStatus.RUNNING,
         attempts=models.F("attempts") + 1,
         lease_until=now + (lease or model.LEASE),
+        lease_owner=worker_name(),
         last_attempt_at=now,
         first_attempt_at=_first_attempt(now),
     )
@@ -145,6 +211,7 @@ def claim_many(model: type[Job], pks, *, now=None, lease: timedelta | None = Non
             status=JobStatus.RUNNING,
             attempts=models.F("attempts") + 1,
             lease_until=lease_until,
+            lease_owner=worker_name(),
             last_attempt_at=now,
             first_attempt_at=_first_attempt(now),
         )

@@ -382,3 +382,19 @@ class UserAttributeName(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class WorkerHeartbeat(models.Model):
+    """A background worker process that is alive says so here every few seconds (mktops.jobs).
+
+    The rows it claims name it (`Job.lease_owner`); once its heartbeat is stale the sweeper treats
+    them as abandoned without waiting for their leases. A table, not django-q2's cluster stats:
+    those live in the broker (in Django's cache with the database broker, per process unless a
+    shared cache is configured), while this works the same with either broker and any number of
+    machines."""
+
+    owner = models.CharField(max_length=255, primary_key=True, help_text="hostname:pid")
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.owner

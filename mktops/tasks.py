@@ -4,7 +4,7 @@ import logging
 
 from django.db.models import Min
 
-from mktops import clock, retention
+from mktops import clock, jobs, retention
 from mktops.models import Event, Tenant
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,9 @@ def purge_expired_events_for(tenant: Tenant, *, now=None, batch: int = PURGE_BAT
 
 
 def purge_expired_events(*, now=None, batch: int = PURGE_BATCH, max_batches: int = 200) -> int:
-    """Delete events past each tenant's retention, in batches, so no transaction grows large."""
+    """Delete events past each tenant's retention, in batches, so no transaction grows large
+    (and, hourly too, the heartbeats of workers long gone)."""
+    jobs.heartbeats_forget(now=now)
     total = 0
     for tenant in Tenant.objects.all():
         for _ in range(max_batches):

@@ -34,6 +34,13 @@ INTERNAL_STORE_DAYS = 60
 WRITE_THREADS = {Destination.SFTP: 2}
 DEFAULT_WRITE_THREADS = 8
 
+# a batch's lease follows its real length: a base for the claim and the destination's connection,
+# plus a few seconds per message (rendering and one write, bounded by the stores' timeouts), capped
+# at the Job default; a killed worker's rows are handed out again after that (sooner when its
+# heartbeat stops, mktops.jobs)
+LEASE_BASE = timedelta(seconds=30)
+LEASE_PER_MESSAGE = timedelta(seconds=3)
+
 ERR_CONTENT_GONE = "The message content is gone (its event was deleted) and no internal copy exists."
 
 
@@ -49,6 +56,10 @@ def next_attempt_after_failure(*, row: ArchivedMessage, kind: str):
     if row.attempts <= len(S3_RETRIES_AFTER_FIRST):
         return row.first_attempt_at + S3_RETRIES_AFTER_FIRST[row.attempts - 1]
     return None
+
+
+def lease_for(count: int) -> timedelta:
+    return min(LEASE_BASE + LEASE_PER_MESSAGE * count, ArchivedMessage.LEASE)
 
 
 @dataclass
@@ -158,7 +169,7 @@ def _record_failure(p: Prepared, cfg: ArchiveSettings) -> bool:
 
 def archived_messages_deliver(*, pks: list[int]) -> list[ArchivedMessage]:
     """One attempt for each due row in `pks`; rows someone else holds are left alone."""
-    rows = claim_many(ArchivedMessage, pks)
+    rows = claim_many(ArchivedMessage, pks, lease=lease_for(len(pks)))
     if not rows:
         return []
     events = Event.objects.select_related("message").in_bulk([r.event_id for r in rows if r.event_id])

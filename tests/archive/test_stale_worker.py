@@ -63,3 +63,40 @@ def test_claim_sets_the_first_attempt_once(archive_on, ingest, clock):
     clock.advance(ArchivedMessage.LEASE + timedelta(seconds=1))
     second = jobs.claim(ArchivedMessage, row.pk)
     assert second.first_attempt_at == first.first_attempt_at < second.last_attempt_at
+
+
+# --- item 10: a killed worker's rows are not kept for the whole lease ---------------------------------
+def test_a_row_of_a_worker_known_gone_is_reclaimed_long_before_its_lease_ends(archive_on, ingest, clock):
+    from archive import tasks
+
+    ingest(email_sent_event(1), email_sent_event(2))
+    dead, alive = message_for("uuid-1"), message_for("uuid-2")
+    for row, owner in ((dead, "worker-host:101"), (alive, "worker-host:102")):
+        jobs.claim(ArchivedMessage, row.pk)
+        ArchivedMessage.objects.filter(pk=row.pk).update(lease_owner=owner)
+        jobs.heartbeat_beat(owner=owner)
+    assert tasks.sweep()["enqueued"] == 0
+    # worker 101 is killed: its heartbeat stops; worker 102 keeps beating
+    clock.advance(jobs.gone_after() + timedelta(seconds=1))
+    jobs.heartbeat_beat(owner="worker-host:102")
+    assert clock.now() < ArchivedMessage.objects.get(pk=dead.pk).lease_until
+    assert jobs.due_ids(ArchivedMessage) == [dead.pk]
+    (retaken,) = delivery.archived_messages_deliver(pks=[dead.pk, alive.pk])
+    assert (retaken.pk, retaken.attempts, retaken.lease_owner) == (dead.pk, 2, "")
+
+
+def test_a_row_of_an_owner_with_no_heartbeat_waits_for_its_lease(archive_on, ingest, clock):
+    ingest(email_sent_event(1))
+    row = message_for("uuid-1")
+    claimed = jobs.claim(ArchivedMessage, row.pk)  # a process that never beats (a shell, a web request)
+    assert claimed.lease_owner == jobs.worker_name()
+    clock.advance(jobs.gone_after() * 10)
+    assert jobs.due_ids(ArchivedMessage) == []
+
+
+def test_the_lease_of_a_batch_follows_its_size(archive_on, ingest, clock):
+    ingest(email_sent_event(1))
+    row = message_for("uuid-1")
+    (claimed,) = jobs.claim_many(ArchivedMessage, [row.pk], lease=delivery.lease_for(1))
+    assert claimed.lease_until - clock.now() <= timedelta(minutes=1)
+    assert delivery.lease_for(10_000) == ArchivedMessage.LEASE
