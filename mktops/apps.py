@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
+from django.db.models.signals import post_migrate
 
 
 class MktopsConfig(AppConfig):
@@ -13,6 +14,7 @@ class MktopsConfig(AppConfig):
         from mktops import checks, schedules, throttle  # noqa: F401
 
         post_spawn.connect(_worker_spawned, dispatch_uid="mktops.heartbeat")
+        post_migrate.connect(schedules.install_after_migrate, sender=self, dispatch_uid="mktops.schedules")
 
 
 def _worker_spawned(sender, **kwargs):

@@ -1,7 +1,7 @@
 """System checks for dangerous setting combinations; ids are stable."""
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 from mktops.env import dev_field_key
 
@@ -57,3 +57,22 @@ def check_deploy(app_configs, **kwargs):
             id="mktops.W004",
         ))
     return errors
+
+
+# a database check (run by `migrate` and `check --database default`): a Warning, not an Error,
+# so `migrate`, which installs the schedules after it, is not stopped by it
+@register(Tags.database)
+def check_schedules(app_configs, databases=None, **kwargs):
+    from mktops import schedules
+
+    if not databases or "default" not in databases or not schedules.installable():
+        return []
+    missing = schedules.not_installed()
+    if not missing:
+        return []
+    return [Warning(
+        f"Periodic jobs not scheduled as the apps register them: {', '.join(missing)}. Without them "
+        "nothing is exported, swept or purged.",
+        hint="Run manage.py migrate or manage.py setup_schedules.",
+        id="mktops.W005",
+    )]
