@@ -20,6 +20,7 @@ from mktops.crypto import mask
 from webhooks.models import EVENT_TYPE_CHOICES, EVENT_TYPES, ZONES, Attempt, Endpoint, EndpointStatus, Message
 from webhooks.services import delivery, health
 from webhooks.services import endpoints as svc
+from webhooks.services.signature_check import signature_check
 
 ERR_SINCE = "Give the time to recover from as YYYY-MM-DD HH:MM (UTC)."
 
@@ -178,7 +179,7 @@ class EndpointAdmin(TenantScopedAdmin):
     # --- actions --------------------------------------------------------------------------
     def get_urls(self):
         view = self.admin_site.admin_view
-        names = ("pause", "resume", "reveal", "rotate", "test", "recover")
+        names = ("pause", "resume", "reveal", "rotate", "test", "recover", "check")
         return [*(path(f"<path:object_id>/{n}/", view(getattr(self, f"{n}_view")), name=f"webhooks_endpoint_{n}")
                   for n in names), *super().get_urls()]
 
@@ -234,6 +235,19 @@ class EndpointAdmin(TenantScopedAdmin):
             **self.admin_site.each_context(request), "opts": self.opts, "original": obj,
             "title": f"Send a test — {obj}", "event_types": list(EVENT_TYPES), "attempt": attempt,
             "error": error, "chosen": request.POST.get("event_type", "")})
+
+    # an oracle for the secret is the secret's business: operators only, like the secret itself
+    @object_view(level=CHANGE)
+    def check_view(self, request, obj):
+        result = None
+        if request.method == "POST":
+            result = signature_check(endpoint=obj, headers_text=request.POST.get("headers", ""),
+                                     body=request.POST.get("body", ""))
+            self.log_change(request, obj, f"Signature check: {result.reason}.")
+        return TemplateResponse(request, "admin/webhooks/endpoint/check.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": obj,
+            "title": f"Check a signature — {obj}", "result": result,
+            "headers": request.POST.get("headers", ""), "body": request.POST.get("body", "")})
 
     @object_view(level=CHANGE, post_only=True)
     def recover_view(self, request, obj):

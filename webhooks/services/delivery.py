@@ -40,6 +40,7 @@ TYPE_UNKNOWN = "Choose one of the event types."
 NOT_FINISHED = "This delivery is still being attempted; resend it once it has finished."
 
 TASK = "webhooks.tasks.deliver_endpoint"
+BACKFILL_SCAN = 5000
 
 
 # --- the body and its signature -------------------------------------------
@@ -118,8 +119,11 @@ def messages_backfill(*, since: timedelta = timedelta(hours=1)) -> list[int]:
     start = clock.now() - since
     touched = set()
     for tenant in Tenant.objects.filter(webhook_endpoints__status=EndpointStatus.ACTIVE).distinct():
-        ids = Event.objects.filter(tenant=tenant, received_at__gte=start,
-                                   event_code__in=list(EVENT_TYPES)).values_list("pk", flat=True)
+        # the tenant's newest events through the (tenant, -id) index, bounded: a sweep a minute
+        # never scans a tenant's whole history
+        recent = Event.objects.filter(tenant=tenant).order_by("-id") \
+            .values_list("pk", "received_at", "event_code")[:BACKFILL_SCAN]
+        ids = [pk for pk, received_at, code in recent if received_at >= start and code in EVENT_TYPES]
         touched.update(messages_record(tenant=tenant, event_ids=list(ids)))
     return sorted(touched)
 
