@@ -307,7 +307,7 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
     search_help_text = "Exact contact uid, campaign id or message id."
     show_full_result_count = False
     change_list_template = "admin/archive/archivedmessage/change_list.html"
-    actions = ["redeliver_selected"]
+    actions = ["redeliver_selected", "retry_now_selected"]
     fields = ("tenant", "message_id", "event_name", "event_uuid", "contact_uid", "campaign_id", "event_time",
               "state", "destination", "key", "sha256", "size", "stripped_attachments", "attempts",
               "first_attempt_at", "last_attempt_at", "last_error", "links")
@@ -354,7 +354,16 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
         actions = super().get_actions(request)
         if not roles.is_csm(request.user):
             actions.pop("redeliver_selected", None)
+        if not (roles.is_csm(request.user) or roles.operates_any(request.user)):
+            actions.pop("retry_now_selected", None)
         return actions
+
+    @admin.action(description="Retry selected messages now (those waiting for a retry or queued)")
+    def retry_now_selected(self, request, queryset):
+        ids = repair.archived_messages_retry_now(messages=queryset.select_related("tenant"), by=request.user)
+        for message in queryset.filter(pk__in=ids):
+            self.log_change(request, message, "Retry now requested.")
+        self.message_user(request, f"Retrying {len(ids)} message(s) now.")
 
     @admin.action(description="Re-deliver selected messages to the tenant's destination")
     def redeliver_selected(self, request, queryset):
@@ -379,6 +388,8 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
             path("<path:object_id>/download/", view(self.download_view), name="archive_archivedmessage_download"),
             path("<path:object_id>/redeliver/", view(self.redeliver_view),
                  name="archive_archivedmessage_redeliver"),
+            path("<path:object_id>/retry-now/", view(self.retry_now_view),
+                 name="archive_archivedmessage_retry_now"),
             *super().get_urls(),
         ]
 
@@ -393,7 +404,9 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
         data, error = self._read(request, obj, reading.ACTION_VIEW)
         context = {**self.admin_site.each_context(request), "opts": self.opts, "original": obj,
                    "title": f"{obj.event_name} to {obj.contact_uid}", "message": obj, "error": error,
-                   "state": _state_words(obj)}
+                   "state": _state_words(obj),
+                   "can_retry_now": obj.status in ("retrying", "pending") and (
+                       roles.is_csm(request.user) or roles.is_operator_of(request.user, obj.tenant_id))}
         if data is not None and obj.channel == "email":
             context["email"] = reading.email_view(data)
         elif data is not None:
@@ -434,6 +447,17 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         return HttpResponseRedirect(reverse("admin:archive_archivedmessage_change", args=[obj.pk]))
+
+
+    @object_view(level=VIEW, post_only=True)
+    def retry_now_view(self, request, obj):
+        # support gets 403 from the service; another tenant's row was a 404 already
+        if repair.archived_messages_retry_now(messages=[obj], by=request.user):
+            self.log_change(request, obj, "Retry now requested.")
+            self.message_user(request, "Retrying the message now.")
+        else:
+            self.message_user(request, "The message is not waiting for a retry.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:archive_archivedmessage_message", args=[obj.pk]))
 
 
 admin.site.register(ArchivedMessage, ArchivedMessageAdmin)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, Q
 
 from archive.models import ArchivedMessage, InternalCopy, Outcome
-from mktops import clock
-from mktops.jobs import ACTIVE, JobStatus
+from mktops import clock, roles
+from mktops.jobs import ACTIVE, JobStatus, enqueue_on_commit
 from mktops.models import SentEvent, SentMessage, Tenant
 from mktops.services import audit_log_write
 
@@ -38,6 +39,35 @@ def archived_message_redeliver(*, message: ArchivedMessage, by=None) -> None:
 def archived_messages_redeliver_all(*, tenant: Tenant, by=None) -> list[int]:
     ids = _requeue(ArchivedMessage.objects.filter(_REDELIVERABLE, tenant=tenant))
     audit_log_write(user=by, action="archive.redeliver_all", tenant=tenant, detail={"count": len(ids)})
+    return ids
+
+
+DELIVER_TASK = "archive.tasks.deliver"
+# waiting for an attempt: a retry's time, or a queued row not yet written
+_WAITING = Q(status__in=(JobStatus.RETRYING, JobStatus.PENDING))
+
+
+def archived_messages_retry_now(*, messages, by) -> list[int]:
+    """Make the given rows that wait for an attempt due now and hand them to a worker at commit.
+
+    Operators of the rows' tenants and CSMs may (support may not: PermissionDenied); rows running or
+    finished are left alone. One audit row per tenant. Returns the ids made due."""
+    messages = list(messages)
+    tenants = {m.tenant_id: m.tenant for m in messages}
+    if not all(roles.is_csm(by) or roles.is_operator_of(by, tenant_id) for tenant_id in tenants):
+        raise PermissionDenied
+    with transaction.atomic():
+        waiting = ArchivedMessage.objects.select_for_update().filter(_WAITING, pk__in=[m.pk for m in messages])
+        rows = list(waiting.values_list("pk", "tenant_id"))
+        ids = [pk for pk, _ in rows]
+        ArchivedMessage.objects.filter(_WAITING, pk__in=ids).update(next_attempt_at=clock.now())
+        for tenant_id, tenant in tenants.items():
+            mine = [pk for pk, t in rows if t == tenant_id]
+            if mine:
+                audit_log_write(user=by, action="archive.retry_now", tenant=tenant,
+                                detail={"count": len(mine), "ids": mine})
+        if ids:
+            enqueue_on_commit(DELIVER_TASK, ids)
     return ids
 
 
