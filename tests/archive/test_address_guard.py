@@ -38,11 +38,8 @@ def sftp_settings(tenant, host: str, port: int = 22) -> ArchiveSettings:
     return cfg
 
 
-def test_url(cfg) -> str:
+def connection_test_url(cfg) -> str:
     return reverse("admin:archive_archivesettings_test", args=[cfg.pk])
-
-
-test_url.__test__ = False  # a helper, not a test
 
 
 # --- at save -----------------------------------------------------------------------------------------
@@ -88,7 +85,7 @@ def saved_while_allowed(tenant, settings, port: int) -> ArchiveSettings:
 def test_test_connection_refuses_without_connecting(archive_on, settings, as_operator_a):
     with Listener(b"SSH-2.0-OpenSSH_9.6\r\n") as internal:
         cfg = saved_while_allowed(archive_on, settings, internal.port)
-        response = as_operator_a.post(test_url(cfg), follow=True)
+        response = as_operator_a.post(connection_test_url(cfg), follow=True)
         assert escape(config.ERR_SFTP_HOST_PRIVATE) in response.content.decode()
         assert internal.connections() == 0
     cfg.refresh_from_db()
@@ -110,7 +107,7 @@ def test_test_connection_never_shows_what_an_internal_service_answered(archive_o
     settings.MKTOPS_ALLOW_PRIVATE_TARGETS = True
     with Listener(b"INTERNAL-SECRET: xyz\r\n" * 120) as internal:
         cfg = config.archive_settings_save(cfg=sftp_settings(archive_on, "127.0.0.1", internal.port))
-        page = as_operator_a.post(test_url(cfg), follow=True).content.decode()
+        page = as_operator_a.post(connection_test_url(cfg), follow=True).content.decode()
         assert internal.connections() == 1
     assert "did not answer as an SSH server" in page
     assert "INTERNAL-SECRET" not in page and "xyz" not in page
@@ -122,11 +119,11 @@ def test_test_connection_never_shows_what_an_internal_service_answered(archive_o
 def test_test_connection_is_limited_per_tenant(archive_on, tenant_b, s3, as_operator_a, as_operator_b, clock):
     cfg = settings_of(archive_on)
     for _ in range(ratelimit.CONNECTION_TESTS):
-        assert "Connection works" in as_operator_a.post(test_url(cfg), follow=True).content.decode()
+        assert "Connection works" in as_operator_a.post(connection_test_url(cfg), follow=True).content.decode()
     refused = config.archive_connection_test(cfg=cfg)
     assert not refused.ok and refused.reason == ratelimit.REASON
     assert refused.message == ratelimit.ERR_TOO_MANY.format(what="connection tests", limit=10, window=10, minutes=10)
-    assert escape(refused.message) in as_operator_a.post(test_url(cfg), follow=True).content.decode()
+    assert escape(refused.message) in as_operator_a.post(connection_test_url(cfg), follow=True).content.decode()
     assert AuditLog.objects.filter(tenant=archive_on, action="archive.connection_test").count() == 10
     assert AuditLog.objects.filter(tenant=archive_on, action=ratelimit.AUDIT_REFUSED).count() == 2
     cfg.refresh_from_db()
@@ -134,7 +131,8 @@ def test_test_connection_is_limited_per_tenant(archive_on, tenant_b, s3, as_oper
     # another tenant is not affected
     tenant_b.archive_enabled = True
     tenant_b.save()
-    assert "Connection works" in as_operator_b.post(test_url(settings_of(tenant_b)), follow=True).content.decode()
+    page_b = as_operator_b.post(connection_test_url(settings_of(tenant_b)), follow=True)
+    assert "Connection works" in page_b.content.decode()
     # once the window has passed, tests run again
     clock.advance(ratelimit.CONNECTION_TEST_WINDOW)
     assert config.archive_connection_test(cfg=cfg).ok
