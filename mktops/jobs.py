@@ -102,7 +102,7 @@ class Job(models.Model):
 
 # --- which worker holds a row, and whether it is alive ---------------------------------------------
 def heartbeat_every() -> timedelta:
-    return timedelta(seconds=getattr(settings, "MKTOPS_WORKER_HEARTBEAT_SECONDS", 10))
+    return timedelta(seconds=settings.MKTOPS_WORKER_HEARTBEAT_SECONDS)
 
 
 def gone_after() -> timedelta:

@@ -115,6 +115,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- django-q2 ------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+# a django-q2 worker writes its heartbeat this often; one silent for four beats is taken for dead and
+# the rows it held are handed out again (mktops.jobs)
+MKTOPS_WORKER_HEARTBEAT_SECONDS = env_int("MKTOPS_WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
 Q_CLUSTER = {
     "name": "mktops",
     "workers": env_int("Q_WORKERS", 2, minimum=1),
