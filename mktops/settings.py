@@ -265,12 +265,6 @@ MKTOPS_ALLOW_PRIVATE_TARGETS = env_bool("MKTOPS_ALLOW_PRIVATE_TARGETS", False)
 # --- ingestion API limits (documented in the README and the OpenAPI schema)
 MKTOPS_API_MAX_EVENTS = env_int("MKTOPS_API_MAX_EVENTS", 5000, minimum=1)
 MKTOPS_API_MAX_BYTES = env_int("MKTOPS_API_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
-# Django reads the body itself only for forms; the API checks its own limit
-# first and answers 413, so Django's own cap must sit above it.
-DATA_UPLOAD_MAX_MEMORY_SIZE = MKTOPS_API_MAX_BYTES + 1024 * 1024
-
-LOGGING = {
-    "version": 1,
 # keys of one event's user_attributes, event_attributes or device_attributes (each): senders
 # stay within a few hundred; past it the event is rejected
 MKTOPS_API_MAX_ATTRIBUTES = env_int("MKTOPS_API_MAX_ATTRIBUTES", 1000, minimum=1)
@@ -278,6 +272,12 @@ MKTOPS_API_MAX_ATTRIBUTES = env_int("MKTOPS_API_MAX_ATTRIBUTES", 1000, minimum=1
 # past the cap is rejected, events with known names are still accepted
 MKTOPS_API_MAX_ATTRIBUTE_NAMES = env_int("MKTOPS_API_MAX_ATTRIBUTE_NAMES", 10_000, minimum=1)
 MKTOPS_API_MAX_EVENT_NAMES = env_int("MKTOPS_API_MAX_EVENT_NAMES", 2_000, minimum=1)
+# Django reads the body itself only for forms; the API checks its own limit
+# first and answers 413, so Django's own cap must sit above it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = MKTOPS_API_MAX_BYTES + 1024 * 1024
+
+LOGGING = {
+    "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"],
