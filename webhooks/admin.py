@@ -165,9 +165,10 @@ class EndpointAdmin(TenantScopedAdmin):
         rate = f"{h.success_rate:.0%}" if h.success_rate is not None else "—"
         oldest = str(h.oldest_undelivered).split(".")[0] if h.oldest_undelivered else "none"
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(h.by_outcome.items())) or "no attempts"
-        return format_html("<span id='health'>Success rate {} of {} attempt(s); p95 latency {}; oldest undelivered "
-                           "message {}; by outcome: {}</span>", rate, h.attempts,
-                           f"{h.p95_latency_ms} ms" if h.p95_latency_ms is not None else "—", oldest, outcomes)
+        summary = format_html("<span id='health'>Success rate {} of {} attempt(s); p95 latency {}; oldest "
+                              "undelivered message {}; by outcome: {}</span>", rate, h.attempts,
+                              f"{h.p95_latency_ms} ms" if h.p95_latency_ms is not None else "—", oldest, outcomes)
+        return format_html("{}{}", summary, _hourly_chart(h.by_hour))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
@@ -260,6 +261,18 @@ class EndpointAdmin(TenantScopedAdmin):
         self.log_change(request, obj, f"Recovery of {count} failed message(s) since {since:%Y-%m-%d %H:%M} requested.")
         self.message_user(request, f"Delivering {count} failed message(s) again.")
         return self._back(obj)
+
+
+def _hourly_chart(by_hour) -> str:
+    """Deliveries by outcome per hour as bars (delivered green, failed red), no script."""
+    top = max([ok + failed for _, ok, failed in by_hour] + [1])
+    bars = format_html_join("", (
+        "<div title='{} UTC: {} delivered, {} failed' style='display:flex;flex-direction:column-reverse;"
+        "width:10px;height:60px;margin-right:2px;background:#eee'>"
+        "<div style='height:{}%;background:#2e7d32'></div><div style='height:{}%;background:#c62828'></div></div>"),
+        ((start.strftime("%H:00"), ok, failed, ok * 100 // top, failed * 100 // top) for start, ok, failed in by_hour))
+    return format_html("<div id='health-chart' style='display:flex;align-items:flex-end;margin-top:6px'>{}</div>"
+                       "<small>Last 24 hours, one bar an hour: delivered (green), failed (red).</small>", bars)
 
 
 @admin.register(Message)

@@ -9,7 +9,7 @@ from time import sleep
 from django.db.models import Q
 
 from mktops import clock
-from mktops.jobs import JobStatus, claim_many, due_ids, enqueue
+from mktops.jobs import JobStatus, claim, due_ids, enqueue
 from webhooks.models import Endpoint, EndpointStatus, Message
 from webhooks.services import delivery
 
@@ -36,12 +36,17 @@ def deliver_endpoint(endpoint_id: int, wait_seconds: int = WAIT_IN_TASK_SECONDS)
     while True:
         if not Endpoint.objects.filter(pk=endpoint_id, status=EndpointStatus.ACTIVE).exists():
             return delivered
-        rows = claim_many(Message, _due(endpoint_id))
-        if not rows:
+        due = _due(endpoint_id)
+        if not due:
             if not _wait_for_a_short_retry(endpoint_id, wait_seconds):
                 return delivered
             continue
-        for row in rows:
+        for pk in due:
+            # one row claimed at a time: its lease covers one attempt (15 s at most), where a
+            # batch's would have to cover every attempt before it
+            row = claim(Message, pk)
+            if row is None:  # another worker has it, or it was paused meanwhile
+                continue
             attempt = delivery.message_send(message=row)
             delivered += bool(attempt and row.status == JobStatus.DONE)
 

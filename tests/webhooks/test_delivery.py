@@ -109,6 +109,16 @@ def test_429_with_retry_after_waits_as_long_as_asked(endpoint, ingest, http_rece
     assert message.next_attempt_at - message.last_attempt_at == timedelta(seconds=120)
 
 
+def test_a_retry_after_shorter_than_the_schedule_does_not_hurry_the_retry(endpoint, ingest, http_receiver):
+    http_receiver.script([503])
+    http_receiver.response_headers = {"Retry-After": "0"}
+    ingest(typed_event(1))
+    run(endpoint)
+    [message] = messages_of(endpoint)
+    assert message.next_attempt_at - message.last_attempt_at == delivery.RETRY_DELAYS[0]
+    assert len(http_receiver.requests) == 1
+
+
 def test_410_disables_the_endpoint_and_keeps_the_rest_for_a_resume(endpoint, operator_a, ingest, http_receiver):
     http_receiver.script([410])
     ingest(typed_event(1), typed_event(2))

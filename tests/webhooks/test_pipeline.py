@@ -61,5 +61,7 @@ def test_health_counts_the_last_24_hours(endpoint, ingest, http_receiver, clock)
     h = health.endpoint_health(endpoint=endpoint)
     assert h.attempts == 2 and h.success_rate == 0.5 and h.oldest_undelivered is None
     assert h.by_outcome == {Outcome.HTTP_ERROR: 1, Outcome.SUCCESS: 1} and h.p95_latency_ms is not None
+    assert len(h.by_hour) == 24 and sum(ok for _, ok, _ in h.by_hour) == 1
+    assert sum(failed for _, _, failed in h.by_hour) == 1 and h.by_hour[-1][1:] == (1, 1)
     mk_clock.advance(timedelta(hours=25))
     assert health.endpoint_health(endpoint=endpoint).attempts == 0

@@ -30,7 +30,7 @@ from webhooks.services.endpoints import SECRET_PREFIX, zone_is_active
 # after the 1st, 2nd, … failed attempt; after the last, the message has failed
 RETRY_DELAYS = (timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
                 timedelta(hours=5), timedelta(hours=10), timedelta(hours=10))
-# a Retry-After longer than this is not waited for in full
+# a Retry-After longer than the schedule's interval is waited for, up to this
 RETRY_AFTER_MAX = timedelta(hours=10)
 DISABLE_AFTER = timedelta(days=5)
 
@@ -208,7 +208,8 @@ def message_send(*, message: Message) -> Attempt | None:
         return attempt
     wait = RETRY_DELAYS[message.attempts - 1]
     if response is not None and response.status in (429, 503):
-        wait = _retry_after(response) or wait
+        # never sooner than the schedule (a Retry-After of 0 would make a hot loop), later if asked
+        wait = max(wait, _retry_after(response) or wait)
     # counted from the attempt's start (its claim), as the schedule promises
     message.retry_at(message.last_attempt_at + wait, attempt.error)
     return attempt
