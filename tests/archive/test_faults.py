@@ -4,6 +4,7 @@ internal store, then re-delivery), the worker killed mid-write, the 60-day purge
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from archive import tasks
@@ -93,7 +94,7 @@ def test_internal_copies_are_purged_after_60_days(archive_on, ingest, own_s3, cl
     assert tasks.sweep()["purged"] == 1
     row.refresh_from_db()
     assert row.outcome == Outcome.PURGED and not InternalCopy.objects.exists()
-    with pytest.raises(ValueError, match="Only messages that were not delivered"):
+    with pytest.raises(ValidationError, match="Only messages that were not delivered"):
         repair.archived_message_redeliver(message=row)
 
 
