@@ -33,8 +33,8 @@ def check_deploy(app_configs, **kwargs):
     errors = []
     if settings.MKTOPS_ALLOW_PRIVATE_TARGETS and not settings.DEBUG:
         errors.append(Warning(
-            "MKTOPS_ALLOW_PRIVATE_TARGETS is on: tenants can point webhooks and provider URLs "
-            "at loopback and private addresses of this network.",
+            "MKTOPS_ALLOW_PRIVATE_TARGETS is on: tenants can point SFTP hosts, webhooks and provider "
+            "URLs at loopback and private addresses of this network.",
             id="mktops.W002",
         ))
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):

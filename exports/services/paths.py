@@ -78,8 +78,11 @@ def connection_bucket_policy(connection: ExportConnection) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
+            # s3:GetObject lets a run look (HEAD) before it writes, so that it never replaces an
+            # object it did not create and can recognise its own file after a crash
             {"Sid": "MktopsS3ExportPutObjects", "Effect": "Allow", "Principal": {"AWS": principals},
-             "Action": ["s3:PutObject", "s3:AbortMultipartUpload"], "Resource": _objects_arn(connection),
+             "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+             "Resource": _objects_arn(connection),
              "Condition": condition},
             {"Sid": "MktopsS3ExportBucketChecks", "Effect": "Allow", "Principal": {"AWS": principals},
              "Action": ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],

@@ -169,6 +169,16 @@ def test_a_run_never_replaces_an_object_it_did_not_create(make_connection, inges
     assert s3.read(run.object_key, bucket) == b"someone else's file"
 
 
+def test_the_bucket_policy_grants_the_look_before_each_write(make_connection):
+    """A run HEADs its key before writing (never replace what it did not create): on AWS that
+    needs s3:GetObject on the connection's objects, or every retry after a crash is refused."""
+    from exports.services.paths import connection_bucket_policy
+
+    statements = connection_bucket_policy(make_connection())["Statement"]
+    objects = next(s for s in statements if s["Resource"].endswith("*"))
+    assert {"s3:PutObject", "s3:GetObject"} <= set(objects["Action"])
+
+
 def test_the_store_refuses_a_second_conditional_write(s3, bucket):
     """moto 5.2.5 honours If-None-Match: *, as S3 does: the race after our check is covered too."""
     target = storage.S3Target.platform(bucket=bucket)
