@@ -1,0 +1,179 @@
+"""Webhooks benchmark: N events fanned out to 2 endpoints on a local receiver by a real qcluster.
+
+    REDIS_URL=redis://127.0.0.1:6379/<n> .venv/bin/python bench/webhooks.py [--events N] [--batch 500]
+
+Uses the configured DATABASE_URL (a separate `<name>_whbench` database on PostgreSQL, a temporary
+file on SQLite) and the Redis broker (required: it is how the cluster is deployed). Starts a
+recording HTTP receiver on loopback and `manage.py qcluster`; ingests N events of a subscribed
+type through the API in batches; the events_ingested receiver records the deliveries and enqueues
+`webhooks.tasks.deliver_endpoint`, which the cluster runs. Measures deliveries per second (from the
+first batch to the last delivery) and the p95 latency from an event's ingestion (`received_at`) to
+its arrival at the receiver.
+Floor: the same signed payloads POSTed over one keep-alive connection by one plain process.
+Target: at least 0.5 of the floor; p95 under 1 second. The last line is the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common import free_port, prepare_database  # noqa: E402 - bench/ is the script's folder
+
+ENV = dict(DEBUG="0", SECRET_KEY="bench-" + "k" * 50, MKTOPS_FIELD_KEYS="q1R0bVwE7dAm6m0c9oWJ8sJq1m2nJ4y6fQyb0c9S3JI=",
+           ALLOWED_HOSTS="testserver", SECURE_SSL_REDIRECT="0", MKTOPS_STATIC_MANIFEST="0", LOG_LEVEL="ERROR",
+           MKTOPS_ALLOW_PRIVATE_TARGETS="1", DJANGO_SETTINGS_MODULE="mktops.settings")
+
+
+class Receiver:
+    """Records the arrival time of every webhook-id; answers 200 over keep-alive."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.arrived: dict[str, float] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # the answer goes out in two writes: with Nagle on, each keep-alive request waits
+            # for the client's delayed ACK (~40 ms)
+            disable_nagle_algorithm = True
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    receiver.arrived[self.headers.get("webhook-id", "")] = time.time()
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.arrived)
+
+
+def event(i: int, now: int) -> dict:
+    # recent event times: the cluster also runs the retention purge, which would delete old ones
+    return {"uid": f"bench-user-{i % 2000}", "event_code": "prize.points_added", "event_name": "Points added",
+            "event_uuid": f"bench-{i}", "event_time": now - 60 + i % 60, "event_attributes": {"points": i % 500}}
+
+
+def ingest(tenant, events: int, batch: int) -> float:
+    import orjson
+    from django.test import Client
+
+    from mktops import services
+
+    _, key = services.api_key_create(tenant=tenant, name="bench")
+    client = Client()
+    started = time.time()
+    now = int(started)
+    for start in range(0, events, batch):
+        body = orjson.dumps({"events": [event(i, now) for i in range(start, min(events, start + batch))]})
+        response = client.post("/api/v1/events", data=body, content_type="application/json",
+                               HTTP_AUTHORIZATION=f"Bearer {key}")
+        if response.status_code != 200:
+            raise SystemExit(f"ingest failed: {response.status_code}")
+    return started
+
+
+def floor(receiver: Receiver, endpoint_ids) -> float:
+    """The same signed payloads over one keep-alive connection, one plain process."""
+    from webhooks.models import Endpoint, Message
+    from webhooks.services.delivery import headers_for
+
+    messages = list(Message.objects.filter(endpoint_id__in=endpoint_ids).select_related("endpoint"))
+    prepared = [(m.body.encode(), headers_for(endpoint=m.endpoint, message=m, body=m.body.encode()))
+                for m in messages]
+    path = Endpoint.objects.get(pk=endpoint_ids[0]).url.split(str(receiver.port), 1)[1]
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=15)
+    started = time.perf_counter()
+    for body, headers in prepared:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+        conn.getresponse().read()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(prepared) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--wait", type=float, default=600, help="seconds to wait for every delivery")
+    args = parser.parse_args()
+    if not os.environ.get("REDIS_URL"):
+        raise SystemExit("set REDIS_URL: the benchmark runs the cluster with the Redis broker")
+    url = prepare_database(os.environ.get("DATABASE_URL", "sqlite:///"), "whbench")
+    os.environ.update(ENV, DATABASE_URL=url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()
+    from mktops import services
+    from mktops.models import Event
+    from webhooks.models import Message
+    from webhooks.services import endpoints
+
+    receiver = Receiver()
+    tenant = services.tenant_create(slug="whbench", name="whbench")
+    tenant.webhook_zone1_enabled = True
+    tenant.save()
+    ids = [endpoints.endpoint_create(tenant=tenant, name=f"e{n}", url=f"http://127.0.0.1:{receiver.port}/e{n}",
+                                     event_types=["prize.points_added"], by=None).pk for n in (1, 2)]
+    cluster = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], env={**os.environ},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)  # the cluster's workers start
+        started = ingest(tenant, args.events, args.batch)
+        expected = 2 * args.events
+        deadline = time.time() + args.wait
+        while receiver.count() < expected and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        cluster.terminate()
+        cluster.wait(timeout=60)
+    got = receiver.count()
+    if got < expected:
+        raise SystemExit(f"only {got} of {expected} deliveries arrived within {args.wait:.0f} s")
+    last = max(receiver.arrived.values())
+    rate = got / (last - started)
+    received = dict(Event.objects.filter(tenant=tenant).values_list("pk", "received_at"))
+    latencies = sorted(receiver.arrived[m.webhook_id] - received[m.event_id].timestamp()
+                       for m in Message.objects.filter(endpoint_id__in=ids))
+    p95 = latencies[int(len(latencies) * 0.95) - 1]
+    floor_rate = floor(receiver, ids)
+    engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+    print(f"database: {engine}; broker: Redis; workers: {os.environ.get('Q_WORKERS', '2')}")
+    print(f"webhooks: {rate:8.0f} deliveries/s  ({args.events} events x 2 endpoints, qcluster)")
+    print(f"p95 ingestion to delivery: {p95:.3f} s  (target < 1 s)")
+    print(f"floor:    {floor_rate:8.0f} deliveries/s  (same signed payloads, one keep-alive connection)")
+    print(f"webhooks / floor: {rate / floor_rate:.2f}  (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
