@@ -122,6 +122,20 @@ def test_send_test_shows_status_latency_response_and_headers(as_operator_a, endp
     assert verified(request, endpoint.secret)["type"] == "prize.points_added"
 
 
+def test_send_test_is_limited_per_tenant(as_operator_a, endpoint, http_receiver):
+    from mktops import ratelimit
+
+    for _ in range(ratelimit.CONNECTION_TESTS):
+        ok = as_operator_a.post(url("endpoint_test", endpoint.pk), {"event_type": "prize.points_added"})
+        assert ok.context["attempt"].http_status == 200
+    http_receiver.wait_for(ratelimit.CONNECTION_TESTS)
+    refused = as_operator_a.post(url("endpoint_test", endpoint.pk), {"event_type": "prize.points_added"})
+    assert refused.context["attempt"] is None
+    assert "Too many test sends for this tenant" in refused.context["error"]
+    assert AuditLog.objects.filter(action=ratelimit.AUDIT_REFUSED, tenant=endpoint.tenant).count() == 1
+    assert Message.objects.filter(endpoint=endpoint, is_test=True).count() == ratelimit.CONNECTION_TESTS
+
+
 def test_delete_asks_for_confirmation_then_deletes_with_an_audit_row(as_operator_a, endpoint):
     page = as_operator_a.get(url("endpoint_delete", endpoint.pk))
     assert page.status_code == 200 and Endpoint.objects.exists()

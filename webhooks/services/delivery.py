@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from mktops import clock
+from mktops import clock, ratelimit
 from mktops.errors import OutsideError
 from mktops.jobs import ACTIVE, JobStatus, claim, enqueue_on_commit
 from mktops.models import Event, Tenant
@@ -263,9 +263,17 @@ SAMPLE_DATA = {
 
 
 def endpoint_send_test(*, endpoint: Endpoint, event_type: str, by) -> Attempt:
-    """POST a sample event of `event_type` now, once (no retries); the Attempt says what happened."""
+    """POST a sample event of `event_type` now, once (no retries); the Attempt says what happened.
+
+    Limited per tenant like every connection test (mktops.ratelimit): a tenant's URL and the
+    answers shown would otherwise make it a tool for probing a host at will."""
     if event_type not in EVENT_TYPES:
         raise ValidationError({"event_type": TYPE_UNKNOWN})
+    try:
+        limit_row = ratelimit.attempt_start(tenant=endpoint.tenant, action="webhook_test_send.attempt",
+                                            what="test sends", user=by, obj=endpoint)
+    except ratelimit.RateLimited as err:
+        raise ValidationError({"__all__": err.message}) from err
     now = clock.now()
     data = {"uid": "sample-user", "event_uuid": "sample-event", "event_code": event_type, "event_name": event_type,
             "event_time": now.isoformat(), "event_attributes": SAMPLE_DATA[event_type], "test": True}
@@ -282,6 +290,7 @@ def endpoint_send_test(*, endpoint: Endpoint, event_type: str, by) -> Attempt:
             message.fail(attempt.error)
     audit_log_write(user=by, action="webhook_test_send", tenant=endpoint.tenant, obj=endpoint,
                     detail={"event_type": event_type, "outcome": attempt.outcome})
+    ratelimit.attempt_finish(limit_row, event_type=event_type, outcome=attempt.outcome)
     return attempt
 
 
