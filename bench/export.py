@@ -175,7 +175,7 @@ def floor(url: str, tenant_id: int, n: int) -> float:
             for key, value in (("email_id", email), ("mobile_number", mobile), ("push_id", push)):
                 if value:
                     event[key] = value
-            lines.append(orjson.dumps({"app_name": "Export bench", "export_hour": 0, "db_name": "export_bench",
+            lines.append(orjson.dumps({"app_name": "Export bench", "export_hour": "0", "db_name": "export_bench",
                                        "event": event, "export_day": "2026-01-01"},
                                       option=orjson.OPT_APPEND_NEWLINE))
         size += len(compressor.compress(b"".join(lines)))

@@ -77,7 +77,8 @@ class RecordWriter:
     def __init__(self, run: ExportRun, *, app_name: str, db_name: str):
         made = datetime.fromtimestamp(run.export_timestamp, tz=UTC)
         self.app_name, self.db_name = app_name, db_name
-        self.export_hour, self.export_day = made.hour, f"{made:%Y-%m-%d}"
+        # the seed's records carry the hour as a string without padding ("6", "10")
+        self.export_hour, self.export_day = str(made.hour), f"{made:%Y-%m-%d}"
         self.attributes = list(run.user_attributes or [])
 
     def user_attributes(self, uid: str, raw: str | None) -> dict:

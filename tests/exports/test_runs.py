@@ -30,7 +30,7 @@ def expected_record(payload: dict, *, run: ExportRun, attributes: tuple = ()) ->
     for field in ("email_id", "mobile_number", "push_id"):
         if payload.get(field):
             event[field] = payload[field]
-    return {"app_name": "Acme App", "export_hour": made.hour, "db_name": "tenant_a", "event": event,
+    return {"app_name": "Acme App", "export_hour": str(made.hour), "db_name": "tenant_a", "event": event,
             "export_day": f"{made:%Y-%m-%d}"}
 
 
