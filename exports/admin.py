@@ -86,19 +86,20 @@ def _pretty(data) -> str:
 @admin.register(ExportConnection)
 class ExportConnectionAdmin(TenantScopedAdmin):
     form = ConnectionForm
-    list_display = ("name", "tenant", "bucket", "region_name", "frequency", "encryption", "state", "last_success_at")
+    list_display = ("name", "tenant", "bucket", "region_name", "frequency", "encryption", "state", "last_file_at")
     list_filter = ("tenant", "frequency", "encryption", "paused")
     list_select_related = ("tenant",)
     search_fields = ("name", "bucket")
     readonly_fields = ("pgp_fingerprint", "pgp_algorithm", "pgp_expires_at", "paused", "exported_seq",
-                       "next_run_at", "last_success_at")
+                       "next_run_at", "last_success_at", "last_file_at")
     fieldsets = (
         (None, {"fields": ("tenant", "name", "bucket", "folder_path", "region", "kms_key_arn")}),
         ("What is exported, and when", {"fields": ("all_events", "event_names", "user_attributes", "frequency")}),
         ("File encryption", {"fields": ("encryption", "pgp_public_key", "pgp_fingerprint", "pgp_algorithm",
                                         "pgp_expires_at")}),
     )
-    status_fieldset = ("Status", {"fields": ("paused", "exported_seq", "next_run_at", "last_success_at")})
+    status_fieldset = ("Status", {"fields": ("paused", "exported_seq", "next_run_at", "last_success_at",
+                                             "last_file_at")})
     change_form_template = "admin/exports/exportconnection/change_form.html"
 
     def get_fieldsets(self, request, obj=None):

@@ -56,7 +56,10 @@ class ExportConnection(models.Model):
     # the watermark: every selected event with seq <= exported_seq is in exactly one file
     exported_seq = models.BigIntegerField("exported up to ingest sequence", default=0, editable=False)
     next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # the last run that finished, with or without a file
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # the last time a file was actually written: a run with no selected events writes none
+    last_file_at = models.DateTimeField("last file written", null=True, blank=True, editable=False)
     last_test_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_test_ok = models.BooleanField(null=True, editable=False)
     last_test_message = models.TextField(blank=True, default="", editable=False)

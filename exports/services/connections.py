@@ -249,11 +249,29 @@ def connection_health(*, connection: ExportConnection, now: datetime | None = No
         return Health("failing", f"Failing: the current file failed {active.attempts} time(s), next attempt "
                                  f"{active.next_attempt_at:%Y-%m-%d %H:%M} UTC. Last error: {active.last_error}",
                       lag)
+    if _test_failed_since_last_file(connection):
+        return Health("test_failed", HEALTH_TEST_FAILED.format(when=connection.last_test_at,
+                                                               message=connection.last_test_message), lag)
     allowed = INTERVALS[connection.frequency] + timedelta(minutes=30)
     if lag is not None and lag > allowed:
         return Health("lagging", f"Behind schedule: {_describe_lag(lag)}.", lag)
-    if connection.last_success_at is None:
-        return Health("waiting", f"Waiting for the first file (next run {connection.next_run_at:%Y-%m-%d %H:%M} "
-                                 f"UTC); {_describe_lag(lag)}.", lag)
-    return Health("ok", f"Healthy: last file {connection.last_success_at:%Y-%m-%d %H:%M} UTC; "
+    if connection.last_file_at is None:
+        if connection.last_success_at is None:
+            return Health("waiting", f"Waiting for the first file (next run {connection.next_run_at:%Y-%m-%d %H:%M} "
+                                     f"UTC); {_describe_lag(lag)}.", lag)
+        # runs finished, but none had a selected event: saying "last file" here would be untrue
+        return Health("ok", HEALTH_NO_FILE_YET.format(lag=_describe_lag(lag)), lag)
+    return Health("ok", f"Healthy: last file {connection.last_file_at:%Y-%m-%d %H:%M} UTC; "
                         f"{_describe_lag(lag)}.", lag)
+
+
+HEALTH_TEST_FAILED = "Test connection failed at {when:%Y-%m-%d %H:%M} UTC: {message}"
+HEALTH_NO_FILE_YET = ("Healthy, but no file has been written yet: no selected event has arrived since the "
+                      "connection was set up; {lag}.")
+
+
+def _test_failed_since_last_file(connection: ExportConnection) -> bool:
+    """A failed Test connection is news until a file has been written after it."""
+    if connection.last_test_ok is not False or connection.last_test_at is None:
+        return False
+    return connection.last_file_at is None or connection.last_test_at > connection.last_file_at

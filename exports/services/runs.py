@@ -191,6 +191,7 @@ def run_record_success(*, run: ExportRun, upload: Upload | None, duration: float
         _move_watermark(run, now)
     if upload:
         usage_add(tenant_id=run.tenant_id, day=now.date(), events=stats.events, size=upload.size)
+        ExportConnection.objects.filter(pk=run.connection_id).update(last_file_at=now)
     return True
 
 

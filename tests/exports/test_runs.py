@@ -321,6 +321,38 @@ def test_failing_health_names_the_error(make_connection, ingest, due, s3):
     assert health.state == "failing" and "does not exist" in health.text
 
 
+def test_health_says_last_file_only_when_a_file_was_written(make_connection, ingest, due, s3, bucket):
+    ingest(0, 1)  # "Purchase" in the catalogue, before the connection's watermark
+    connection = make_connection(all_events=False, event_names=["Purchase"])
+    ingest(1, 2, event_name="Page View", event_code="PAGE_VIEW")
+    (run,) = due()
+    assert run.status == JobStatus.DONE and run.object_size == 0
+    connection.refresh_from_db()
+    health = connections.connection_health(connection=connection)
+    assert connection.last_success_at is not None and connection.last_file_at is None
+    assert "last file" not in health.text and "no file has been written yet" in health.text
+    ingest(3, 1)
+    due()
+    connection.refresh_from_db()
+    assert connection.last_file_at is not None
+    assert connections.connection_health(connection=connection).text.startswith("Healthy: last file")
+
+
+def test_health_says_when_the_last_test_connection_failed(make_connection, ingest, due, s3, bucket, operator_a):
+    connection = make_connection()
+    ingest(0, 1)
+    due()
+    connection.refresh_from_db()
+    assert connections.connection_health(connection=connection).state == "ok"
+    connection.bucket = "no-such-bucket-for-exports"
+    result = connections.connection_test(connection=connection, by=operator_a)
+    assert not result.ok
+    connection.refresh_from_db()
+    health = connections.connection_health(connection=connection)
+    assert health.state == "test_failed" and health.text.startswith("Test connection failed at ")
+    assert result.message in health.text
+
+
 def test_run_ranges_are_fixed_and_contiguous(make_connection, ingest, due):
     connection = make_connection()
     for start in (0, 10, 20):
