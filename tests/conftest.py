@@ -13,6 +13,7 @@ from mktops.models import Role
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.browser",
+    "tests.fixtures.dns",
 ]
 
 PASSWORD = "persona-password-123"
@@ -28,6 +29,18 @@ def django_db_modify_db_settings(tmp_path_factory):
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
         database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher():
+    """Personas' passwords hashed with MD5 in tests only: Django's PBKDF2 took about a
+    quarter of the suite's time, and no test is about the hash's strength."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()
 
 
 @pytest.fixture(autouse=True)
