@@ -3,6 +3,7 @@
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from mktops import clock
@@ -93,12 +94,13 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
 
 @transaction.atomic
 def user_create(*, username: str, password: str, role: str, tenant: Tenant | None = None, email: str = ""):
+    # bad input is a ValidationError naming the field, as everywhere else in the services
     if role not in Role.values:
-        raise ValueError(ERR_UNKNOWN_ROLE)
+        raise ValidationError({"role": ERR_UNKNOWN_ROLE})
     if role == Role.CSM and tenant is not None:
-        raise ValueError(ERR_CSM_HAS_NO_TENANT)
+        raise ValidationError({"tenant": ERR_CSM_HAS_NO_TENANT})
     if role != Role.CSM and tenant is None:
-        raise ValueError(ERR_ROLE_NEEDS_TENANT)
+        raise ValidationError({"tenant": ERR_ROLE_NEEDS_TENANT})
     User = get_user_model()
     user, _ = User.objects.get_or_create(username=username, defaults={"email": email})
     user.is_staff = True  # every role signs in to the admin

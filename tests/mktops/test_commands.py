@@ -5,6 +5,7 @@ from io import StringIO
 import orjson
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
@@ -112,8 +113,9 @@ def test_create_user_again_adds_a_tenant_and_csm_replaces_tenant_roles(tenant_a,
 
 
 def test_user_create_service_rejects_an_unknown_role(tenant_a):
-    with pytest.raises(ValueError, match="Role must be one of"):
+    with pytest.raises(ValidationError) as caught:
         services.user_create(username="x", password=PASSWORD, role="owner", tenant=tenant_a)
+    assert caught.value.message_dict == {"role": [services.ERR_UNKNOWN_ROLE]}
 
 
 # --- create_api_key -----------------------------------------------------------------------

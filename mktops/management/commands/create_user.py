@@ -41,8 +41,8 @@ class Command(BaseCommand):
         try:
             user = services.user_create(username=username, password=password, role=role,
                                         tenant=tenant_obj, email=email)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         where = f" of {tenant_obj.slug}" if tenant_obj else ""
         self.stdout.write(self.style.SUCCESS(f"User {user.username}: {role}{where}."))
 
