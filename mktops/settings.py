@@ -276,6 +276,14 @@ MKTOPS_API_MAX_EVENT_NAMES = env_int("MKTOPS_API_MAX_EVENT_NAMES", 2_000, minimu
 # first and answers 413, so Django's own cap must sit above it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = MKTOPS_API_MAX_BYTES + 1024 * 1024
 
+# --- quarantine: the region a phone number without "+country code" is read in (ISO 3166 alpha-2,
+# e.g. "FR"); empty: such a number is refused
+MKTOPS_DEFAULT_PHONE_REGION = env_str("MKTOPS_DEFAULT_PHONE_REGION").upper() or None
+if MKTOPS_DEFAULT_PHONE_REGION and not re.fullmatch(r"[A-Z]{2}", MKTOPS_DEFAULT_PHONE_REGION):
+    raise ImproperlyConfigured(
+        f"MKTOPS_DEFAULT_PHONE_REGION={MKTOPS_DEFAULT_PHONE_REGION!r} is not a two-letter region code."
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
