@@ -177,6 +177,9 @@ AXES_CLIENT_IP_CALLABLE = "mktops.throttle.client_address"
 # our own CSM-only admin pages (mktops/admin.py) instead of axes' open ones
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
+# axes logs every sign-in (AccessLog) and every failure (AccessFailureLog) and never
+# deletes them; the hourly purge keeps this many days (mktops.throttle.signin_logs_prune)
+MKTOPS_SIGNIN_LOG_DAYS = env_int("MKTOPS_SIGNIN_LOG_DAYS", 90, minimum=1)
 # Behind a reverse proxy every request comes from the proxy's address: name the
 # header it sets (X-Forwarded-For) and how many proxies append to it. Unset, the
 # header is ignored, since a client can write it itself.

@@ -4,7 +4,7 @@ import logging
 
 from django.db.models import Min
 
-from mktops import clock, jobs, retention
+from mktops import clock, jobs, retention, throttle
 from mktops.models import Event, Tenant
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,9 @@ def purge_expired_events_for(tenant: Tenant, *, now=None, batch: int = PURGE_BAT
 
 def purge_expired_events(*, now=None, batch: int = PURGE_BATCH, max_batches: int = 200) -> int:
     """Delete events past each tenant's retention, in batches, so no transaction grows large
-    (and, hourly too, the heartbeats of workers long gone)."""
+    (and, hourly too, the heartbeats of workers long gone and old sign-in logs)."""
     jobs.heartbeats_forget(now=now)
+    throttle.signin_logs_prune(now=now)
     total = 0
     for tenant in Tenant.objects.all():
         for _ in range(max_batches):

@@ -21,7 +21,7 @@ from axes.backends import AxesStandaloneBackend
 from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username, get_cool_off
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from axes.signals import user_locked_out
 from axes.utils import reset as axes_reset
 from django.conf import settings
@@ -208,3 +208,14 @@ def login_unlock(*, username: str | None, ip_address: str | None, by) -> int:
         detail={"username": username, "ip_address": ip_address, "attempts_cleared": cleared},
     )
     return cleared
+
+
+def signin_logs_prune(*, now: datetime | None = None) -> int:
+    """Delete axes' sign-in and failure logs older than MKTOPS_SIGNIN_LOG_DAYS; returns how many.
+    Axes writes a row per sign-in and never deletes one, so without this the table only grows.
+    The attempts that lock (AccessAttempt) are axes' own and expire with the cooloff."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.MKTOPS_SIGNIN_LOG_DAYS)
+    deleted = 0
+    for model in (AccessLog, AccessFailureLog):
+        deleted += model.objects.filter(attempt_time__lt=cutoff).delete()[0]
+    return deleted

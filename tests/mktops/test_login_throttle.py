@@ -278,3 +278,25 @@ def test_the_locked_sign_in_page_in_a_browser(page_for, transactional_db, tmp_pa
     assert answers[-1] == 429
     assert page.locator("#id_password").input_value() == ""
     page.screenshot(path=str(tmp_path / "login-locked.png"), full_page=True)
+
+
+def test_old_sign_in_logs_are_pruned_by_the_hourly_purge(db, settings):
+    from datetime import timedelta
+
+    from axes.models import AccessFailureLog, AccessLog
+    from django.utils import timezone
+
+    from mktops.tasks import purge_expired_events
+
+    settings.MKTOPS_SIGNIN_LOG_DAYS = 30
+    now = timezone.now()
+    kept = {}
+    for model in (AccessLog, AccessFailureLog):
+        old = model.objects.create(username="ann", ip_address="192.0.2.1", user_agent="ua")
+        new = model.objects.create(username="ann", ip_address="192.0.2.1", user_agent="ua")
+        model.objects.filter(pk=old.pk).update(attempt_time=now - timedelta(days=31))
+        model.objects.filter(pk=new.pk).update(attempt_time=now - timedelta(days=29))
+        kept[model] = new.pk
+    purge_expired_events(now=now)
+    for model in (AccessLog, AccessFailureLog):
+        assert list(model.objects.values_list("pk", flat=True)) == [kept[model]]
