@@ -79,6 +79,7 @@ class TenantAdmin(TenantScopedAdmin):
             "webhook_zone2_addon_end")}),
         ("Quotas and retention", {"fields": ("channel_quota", "webhook_endpoint_quota", "event_retention_days",
                                              "pii_tokenised_sending", "retention_holds")}),
+        ("Channels", {"fields": ("service_provider",)}),
     )
     readonly_fields = ("retention_holds",)
 

@@ -57,6 +57,11 @@ class Tenant(models.Model):
     event_retention_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
     archive_file_retention_days = models.PositiveIntegerField(default=365, validators=[MinValueValidator(1)])
     pii_tokenised_sending = models.BooleanField("PII-tokenised sending", default=False)
+    # a service provider manages channels for its own customers: its menu says "Customer management"
+    service_provider = models.BooleanField(
+        "service provider", default=False,
+        help_text="The tenant manages channels for its customers; its menu shows Customer management.",
+    )
 
     ENTITLEMENT_FIELDS = (
         "archive_enabled", "archive_email", "archive_sms", "archive_push",
@@ -66,7 +71,7 @@ class Tenant(models.Model):
         "webhook_zone2_enabled", "webhook_zone2_purchase_start",
         "webhook_zone2_purchase_end", "webhook_zone2_addon_end",
         "channel_quota", "webhook_endpoint_quota", "event_retention_days", "archive_file_retention_days",
-        "pii_tokenised_sending",
+        "pii_tokenised_sending", "service_provider",
     )
 
     class Meta:
