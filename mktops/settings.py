@@ -279,6 +279,19 @@ MKTOPS_API_MAX_EVENT_NAMES = env_int("MKTOPS_API_MAX_EVENT_NAMES", 2_000, minimu
 # first and answers 413, so Django's own cap must sit above it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = MKTOPS_API_MAX_BYTES + 1024 * 1024
 
+# --- channels: the messaging platforms' APIs (ours, never tenant-given; the README lists them)
+MKTOPS_META_GRAPH_URL = env_url("MKTOPS_META_GRAPH_URL", "https://graph.facebook.com/v21.0").rstrip("/")
+MKTOPS_VIBER_API_URL = env_url("MKTOPS_VIBER_API_URL", "https://chatapi.viber.com/pa").rstrip("/")
+MKTOPS_SMS_API_URL = env_url("MKTOPS_SMS_API_URL", "https://api.twilio.com").rstrip("/")
+# seconds for one request to a platform (and for an SMTP or DNS answer)
+MKTOPS_CHANNEL_TIMEOUT_SECONDS = env_int("MKTOPS_CHANNEL_TIMEOUT_SECONDS", 10, minimum=1)
+# "host:port" of the resolver for SPF/DKIM lookups; empty: the system's resolver
+MKTOPS_DNS_RESOLVER = env_str("MKTOPS_DNS_RESOLVER")
+if MKTOPS_DNS_RESOLVER and not re.fullmatch(r"[0-9A-Fa-f.:\[\]]+:[0-9]{1,5}", MKTOPS_DNS_RESOLVER):
+    raise ImproperlyConfigured(
+        f"MKTOPS_DNS_RESOLVER={MKTOPS_DNS_RESOLVER!r} is not an address:port (e.g. 10.0.0.2:53)."
+    )
+
 # --- quarantine: the region a phone number without "+country code" is read in (ISO 3166 alpha-2,
 # e.g. "FR"); empty: such a number is refused
 MKTOPS_DEFAULT_PHONE_REGION = env_str("MKTOPS_DEFAULT_PHONE_REGION").upper() or None
