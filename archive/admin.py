@@ -83,7 +83,8 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
     list_display = ("tenant", "destination", "locked_at", "last_test_ok", "last_test_at")
     list_filter = ("tenant", "destination")
     change_form_template = "admin/archive/archivesettings/change_form.html"
-    info_fields = ("lock_status", "connection_status", "retention_status", "last_failures", "channels_table")
+    info_fields = ("archive_status", "lock_status", "connection_status", "retention_status", "last_failures",
+                   "channels_table")
     readonly_fields = ("bucket_policy", "path_help", *info_fields)
     base_fieldsets = (
         (None, {"fields": ("tenant", "destination")}),
@@ -183,8 +184,16 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
 
     @admin.display(description="channels")
     def channels_table(self, obj):
+        if obj is None or not obj.tenant_id:
+            return "—"
         return format_html("<table id='channels-table'>{}</table>", format_html_join(
-            "", "<tr><td>{}</td><td>{}</td></tr>", config.UNSUPPORTED_CHANNELS))
+            "", "<tr><td>{}</td><td>{}</td></tr>", config.archive_channels(tenant=obj.tenant)))
+
+    @admin.display(description="message archive")
+    def archive_status(self, obj):
+        if obj is None or not obj.tenant_id:
+            return "—"
+        return format_html("<span id='archive-status'>{}</span>", config.archive_state(tenant=obj.tenant))
 
     # --- buttons ---------------------------------------------------------------
     def get_urls(self):

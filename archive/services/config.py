@@ -44,10 +44,32 @@ _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
 POLICY_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetLifecycleConfiguration")
 
 UNSUPPORTED_CHANNELS = (
-    ("Email", "Archived"), ("SMS", "Archived"), ("Push (Android, iOS, Web)", "Archived"),
     ("WhatsApp", "Not supported"), ("In-app messages", "Not supported"),
     ("On-site messages", "Not supported"), ("Connectors", "Not supported"),
 )
+ARCHIVED_CHANNELS = (("email", "Email"), ("sms", "SMS"), ("push", "Push (Android, iOS, Web)"))
+CHANNEL_ARCHIVED = "Archived"
+CHANNEL_NOT_ENABLED = "Not archived: not enabled for this tenant"
+CHANNEL_ARCHIVE_OFF = "Not archived: the message archive is off for this tenant"
+ARCHIVE_ON = "The message archive is on for this tenant: the channels marked Archived are kept."
+ARCHIVE_OFF = ("The message archive is off for this tenant: no message is archived. It is a paid feature; "
+               "ask your customer success manager to enable it.")
+
+
+def archive_channels(*, tenant: Tenant) -> list[tuple[str, str]]:
+    """Each channel and whether this tenant's messages on it are archived (the CSM's entitlements)."""
+    rows = []
+    for channel, label in ARCHIVED_CHANNELS:
+        if not tenant.archive_enabled:
+            state = CHANNEL_ARCHIVE_OFF
+        else:
+            state = CHANNEL_ARCHIVED if tenant.archives_channel(channel) else CHANNEL_NOT_ENABLED
+        rows.append((label, state))
+    return rows + list(UNSUPPORTED_CHANNELS)
+
+
+def archive_state(*, tenant: Tenant) -> str:
+    return ARCHIVE_ON if tenant.archive_enabled else ARCHIVE_OFF
 
 
 def _check_locked(cfg: ArchiveSettings, before: ArchiveSettings | None, errors: dict) -> None:
