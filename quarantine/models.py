@@ -82,3 +82,137 @@ class QuarantineEntry(models.Model):
     def excluded(self) -> bool:
         """Whether a delivery must leave this address out."""
         return self.status in (Status.QUARANTINED, Status.DENYLISTED)
+
+
+# --- the tenant's quarantine settings and the qualification tables ---
+
+DEFAULT_SOFT_THRESHOLD = 5
+# a count older than this (from the last significant error) is reset and the address is Valid again
+RESET_AFTER_DAYS = 10
+
+
+class QuarantineSettings(models.Model):
+    """Per tenant; a tenant without a row uses the defaults."""
+
+    tenant = models.OneToOneField("mktops.Tenant", on_delete=models.CASCADE, related_name="quarantine_settings")
+    soft_threshold = models.PositiveIntegerField(
+        "soft-error threshold", default=DEFAULT_SOFT_THRESHOLD,
+        help_text="Soft errors (within 10 days of each other) that quarantine an address.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "quarantine settings"
+        verbose_name_plural = "quarantine settings"
+
+    def __str__(self):
+        return f"Quarantine settings of {self.tenant}"
+
+
+class EmailQualificationRule(models.Model):
+    """How an SMTP reply or DSN is qualified: platform-wide, shipped as data (qualification/email.json),
+    extended by CSMs. Rules are tried by ascending priority; the first whose code pattern and text
+    pattern both match wins."""
+
+    key = models.SlugField(max_length=80, unique=True, help_text="Stable name; shipped rules keep theirs.")
+    description = models.CharField(max_length=200)
+    priority = models.PositiveIntegerField(default=500, help_text="Lower is tried first.")
+    # RFC 3463 enhanced status code, each part a number or "x" ("5.1.1", "4.x.x"); blank: any code
+    code_pattern = models.CharField(max_length=20, blank=True)
+    # a regular expression searched (case-insensitive) in the raw text; blank: any text
+    text_pattern = models.CharField(max_length=500, blank=True)
+    error_type = models.CharField(max_length=8, choices=ErrorType.choices)
+    error_reason = models.CharField(max_length=20, choices=ErrorReason.choices)
+    counts = models.BooleanField(
+        "counts against the address", default=True,
+        help_text="Off for rejections that are the sender's fault (policy, reputation, blocklisted "
+                  "sending IP or domain, authentication): recorded with the evidence, never counted.",
+    )
+    shipped = models.BooleanField(default=False, editable=False)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["priority", "key"]
+        verbose_name = "email qualification rule"
+
+    def __str__(self):
+        return self.description
+
+
+class PushQualificationRule(models.Model):
+    """APNs and FCM error codes and what they mean for the device token (qualification/apns.json, fcm.json)."""
+
+    provider = models.CharField(max_length=8, choices=[("apns", "APNs"), ("fcm", "FCM")])
+    # the code the provider gives (APNs reason, FCM error code, OAuth error); "*" is the fallback
+    code = models.CharField(max_length=100)
+    scenario = models.CharField(max_length=200)
+    error_type = models.CharField(max_length=8, choices=ErrorType.choices)
+    error_reason = models.CharField(max_length=20, choices=ErrorReason.choices)
+    retry = models.BooleanField(default=False, help_text="Whether the sender retries this message.")
+    shipped = models.BooleanField(default=False, editable=False)
+
+    class Meta:
+        ordering = ["provider", "code"]
+        verbose_name = "push qualification rule"
+        constraints = [models.UniqueConstraint(fields=["provider", "code"], name="quarantine_push_rule_unique")]
+
+    def __str__(self):
+        return f"{self.get_provider_display()} {self.code}"
+
+
+SMPP_STATUS_REGEX = r"\bstat:\s*([A-Za-z_]+)"
+SMPP_ERROR_REGEX = r"\berr:\s*([A-Za-z0-9]+)"
+DEFAULT_OPTOUT_KEYWORDS = "STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT"
+
+
+class SmscConfig(models.Model):
+    """A tenant's SMSC: the name its reports give as `provider`, and how status and error code are
+    read from its status reports (by default the stat: and err: fields of SMPP 3.4 Appendix B)."""
+
+    tenant = models.ForeignKey("mktops.Tenant", on_delete=models.CASCADE, related_name="quarantine_smscs")
+    name = models.CharField(
+        "SMSC implementation name", max_length=100,
+        help_text="As reports give it in `provider`; it names the SMSC in normalised messages.",
+    )
+    status_regex = models.CharField(max_length=300, default=SMPP_STATUS_REGEX,
+                                    help_text="Its first group is the status.")
+    error_regex = models.CharField(max_length=300, default=SMPP_ERROR_REGEX,
+                                   help_text="Its first group is the error code.")
+    optout_keywords = models.CharField(
+        "opt-out keywords", max_length=500, default=DEFAULT_OPTOUT_KEYWORDS,
+        help_text="Comma-separated; an inbound message that is one of them puts the number On denylist.",
+    )
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        verbose_name = "SMSC"
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="quarantine_smsc_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class SmscQualification(models.Model):
+    """(SMSC, status, error code) → error type and reason. A combination seen for the first time is
+    added with reason "refused" and `qualified` off: the list operators work through."""
+
+    tenant = models.ForeignKey("mktops.Tenant", on_delete=models.CASCADE, related_name="quarantine_smsc_rules")
+    smsc = models.CharField("SMSC implementation name", max_length=100)
+    status = models.CharField(max_length=40)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_type = models.CharField(max_length=8, choices=ErrorType.choices, default=ErrorType.HARD)
+    error_reason = models.CharField(max_length=20, choices=ErrorReason.choices, default=ErrorReason.REFUSED)
+    qualified = models.BooleanField(default=False, help_text="Off: seen in a report, not yet qualified.")
+    message = models.CharField("normalised message", max_length=300, blank=True)
+    seen_count = models.PositiveIntegerField(default=0)
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["qualified", "-last_seen_at", "id"]
+        verbose_name = "SMSC status qualification"
+        constraints = [models.UniqueConstraint(fields=["tenant", "smsc", "status", "error_code"],
+                                               name="quarantine_smsc_rule_unique")]
+
+    def __str__(self):
+        return f"SR {self.smsc} {self.status} {self.error_code}"
