@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from archive.models import ArchivedMessage, Outcome
+from archive.models import ArchivedMessage, ArchiveSettings, Outcome
 from archive.services.reading import archived_message_unavailable
 from mktops.jobs import enqueue
 from mktops.models import SentEvent
@@ -24,10 +24,11 @@ def on_events_ingested(sender, *, tenant, event_ids, message_event_ids=None, **k
         enqueue("archive.tasks.deliver_events", tenant.pk, list(candidates))
 
 
-def _actions_for(message: ArchivedMessage) -> list[EventAction]:
-    reason = archived_message_unavailable(message=message)
+def _actions_for(message: ArchivedMessage, sftp_folder: str | None = None) -> list[EventAction]:
+    reason = archived_message_unavailable(message=message, sftp_folder=sftp_folder)
     if reason:
-        return [EventAction(VIEW, enabled=False, reason=reason), EventAction(DOWNLOAD, enabled=False, reason=reason)]
+        # the reason once per row: on the first of the two greyed buttons
+        return [EventAction(VIEW, enabled=False, reason=reason), EventAction(DOWNLOAD, enabled=False)]
     actions = [
         EventAction(VIEW, url=reverse("admin:archive_archivedmessage_message", args=[message.pk])),
         EventAction(DOWNLOAD, url=reverse("admin:archive_archivedmessage_download", args=[message.pk]),
@@ -43,6 +44,9 @@ def timeline_actions(request, events) -> dict[int, list[EventAction]]:
     ids = [e.pk for e in events if e.event_name in SentEvent.CHANNELS]
     if not ids:
         return {}
-    messages = ArchivedMessage.objects.filter(event_id__in=ids).only(
-        "id", "event_id", "outcome", "skip_reason", "destination", "held_until")
-    return {m.event_id: _actions_for(m) for m in messages}
+    messages = list(ArchivedMessage.objects.filter(event_id__in=ids).only(
+        "id", "tenant_id", "event_id", "outcome", "skip_reason", "destination", "held_until", "key", "status",
+        "next_attempt_at", "failure_reason"))
+    folders = dict(ArchiveSettings.objects.filter(tenant_id__in={m.tenant_id for m in messages})
+                   .values_list("tenant_id", "sftp_folder"))
+    return {m.event_id: _actions_for(m, folders.get(m.tenant_id, "")) for m in messages}

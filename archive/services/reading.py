@@ -5,19 +5,24 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import posixpath
 import re
 from dataclasses import dataclass, field
 
 from django.utils.html import escape
 
 from archive.models import ArchivedMessage, ArchiveSettings, Destination, InternalCopy, Outcome
-from archive.services.destinations import DeliveryError, destination_read, target_for
+from archive.services.destinations import REASONS, DeliveryError, destination_read, target_for
 from mktops.crypto import decrypt_bytes
+from mktops.jobs import JobStatus
 from mktops.services import audit_log_write
 
 ERR_SFTP_UNREADABLE = ("Stored on the tenant's SFTP server: the platform cannot read messages back from it. "
                        "Find the file there by its path.")
 ERR_NOT_STORED = "This message was not stored: {reason}."
+RETRYING = ("it is still being archived: the last attempt failed ({failed}); the next try is at "
+            "{when:%Y-%m-%d %H:%M} UTC")
+SFTP_PATH = "Its path there: {path}"
 ERR_READ_FAILED = "The archived file could not be read: {reason}"
 ACTION_VIEW = "archive.view"
 ACTION_DOWNLOAD = "archive.download"
@@ -27,21 +32,38 @@ class ArchiveReadError(Exception):
     pass
 
 
-def _why_not(message: ArchivedMessage) -> str | None:
+def _still_archiving(message: ArchivedMessage) -> str:
+    """Queued: during a retry, what failed and when the next try is."""
+    if message.status == JobStatus.RETRYING and message.next_attempt_at:
+        failed = REASONS.get(message.failure_reason, REASONS["other"]).lower()
+        return ERR_NOT_STORED.format(reason=RETRYING.format(failed=failed, when=message.next_attempt_at))
+    return ERR_NOT_STORED.format(reason="it is still being archived")
+
+
+def sftp_path(*, message: ArchivedMessage, folder: str | None = None) -> str:
+    """Where the file is on the tenant's SFTP server: its key under the configured folder."""
+    if folder is None:
+        folder = (ArchiveSettings.objects.filter(tenant_id=message.tenant_id, destination=Destination.SFTP)
+                  .values_list("sftp_folder", flat=True).first() or "")
+    return posixpath.join(folder, message.key) if folder else message.key
+
+
+def _why_not(message: ArchivedMessage, sftp_folder: str | None = None) -> str | None:
     if message.outcome == Outcome.SKIPPED:
         return ERR_NOT_STORED.format(reason=message.get_skip_reason_display().lower())
     if message.outcome == Outcome.QUEUED:
-        return ERR_NOT_STORED.format(reason="it is still being archived")
+        return _still_archiving(message)
     if message.outcome == Outcome.PURGED:
         return ERR_NOT_STORED.format(reason="it was not delivered and its internal copy was purged")
     if message.outcome == Outcome.STORED and message.destination == Destination.SFTP:
-        return ERR_SFTP_UNREADABLE
+        return f"{ERR_SFTP_UNREADABLE} {SFTP_PATH.format(path=sftp_path(message=message, folder=sftp_folder))}"
     return None
 
 
-def archived_message_unavailable(*, message: ArchivedMessage) -> str | None:
-    """Why View and Download are not offered for this message, or None when they are."""
-    return _why_not(message)
+def archived_message_unavailable(*, message: ArchivedMessage, sftp_folder: str | None = None) -> str | None:
+    """Why View and Download are not offered for this message, or None when they are.
+    `sftp_folder`: the tenant's SFTP folder when the caller has it (a page of rows, one query)."""
+    return _why_not(message, sftp_folder)
 
 
 def archived_message_bytes(*, message: ArchivedMessage) -> bytes:
