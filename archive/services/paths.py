@@ -12,12 +12,17 @@ DEFAULT_TEMPLATES = {
     "push": "{{db_name}}/{{date}}/push/{{id}}_{{cid}}_{{time}}_push_{platform}.json",
 }
 
+# `.format` turns "{{" into "{": the list of valid attributes is escaped twice so that it
+# reads {{cid}}, the syntax the operator must type, not {cid}
 ERR_TEMPLATE_UNKNOWN_ATTRIBUTE = (
     "{field}: {{{{{name}}}}} is not a known attribute; use "
-    + ", ".join("{{" + a + "}}" for a in ATTRIBUTES) + "."
+    + ", ".join("{{{{" + a + "}}}}" for a in ATTRIBUTES) + "."
 )
 ERR_TEMPLATE_NEEDS_ID = "{field}: the file path must contain {{{{id}}}} so that every message gets its own file."
 ERR_TEMPLATE_BAD_BRACES = "{field}: write attributes as {{{{name}}}}; found unmatched braces."
+ERR_TEMPLATE_BAD_CHARS = (
+    "{field}: the file path may not contain line breaks, control characters or quotes (\\r \\n \" ' `)."
+)
 ERR_TEMPLATE_BAD_PATH = (
     "{field}: the file path must be relative, without empty, '.' or '..' segments, "
     "and at most 512 characters."
@@ -25,6 +30,8 @@ ERR_TEMPLATE_BAD_PATH = (
 
 _ATTR = re.compile(r"\{\{\s*([^{}\s]*)\s*\}\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# a key with a line break or a quote breaks SFTP paths, S3 listings and the headers that carry it
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\"'`]")
 
 
 class TemplateError(ValueError):
@@ -33,6 +40,8 @@ class TemplateError(ValueError):
 
 def path_template_validate(*, template: str, field: str = "file path") -> str:
     """Return the template if operators may use it; TemplateError naming the field and rule otherwise."""
+    if _BAD_CHARS.search(template):
+        raise TemplateError(ERR_TEMPLATE_BAD_CHARS.format(field=field))
     template = template.strip()
     for name in _ATTR.findall(template):
         if name not in ATTRIBUTES:
