@@ -216,3 +216,98 @@ class SmscQualification(models.Model):
 
     def __str__(self):
         return f"SR {self.smsc} {self.status} {self.error_code}"
+
+
+# --- deliveries and blocklist (analysis) ---
+from django.conf import settings  # noqa: E402 - this part of the module is the analysis's
+
+
+class ExclusionReason(models.TextChoices):
+    QUARANTINED = "quarantined", "Quarantined"
+    DENYLISTED = "denylisted", "On denylist"
+    BLOCKLISTED = "blocklisted", "Blocklisted (no longer contact)"
+
+
+class BlocklistEntry(models.Model):
+    """A contact opted out of a channel ("no longer contact"): every address of the contact on
+    that channel is excluded, whatever its quarantine status (an allowlisted address too: a legal
+    opt-out wins). About the contact, not an address: another contact sharing the address is
+    still targeted."""
+
+    tenant = models.ForeignKey("mktops.Tenant", on_delete=models.CASCADE, related_name="quarantine_blocklist")
+    contact = models.ForeignKey("mktops.Contact", on_delete=models.CASCADE, related_name="quarantine_blocklist")
+    # the contact's uid, copied: it never changes, and the analysis matches targets on it
+    uid = models.CharField(max_length=255)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    note = models.CharField(max_length=500, blank=True, help_text="Why, or where the opt-out came from.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "blocklist entry"
+        verbose_name_plural = "blocklist (no longer contact)"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "channel", "uid"], name="quarantine_blocklist_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.uid}: no {self.get_channel_display()}"
+
+
+class Delivery(models.Model):
+    """A delivery the sending platform prepared through the analysis API, with its counts summed
+    over every analysis request made for it (a large delivery comes in several)."""
+
+    tenant = models.ForeignKey("mktops.Tenant", on_delete=models.CASCADE, related_name="quarantine_deliveries")
+    delivery_id = models.CharField(max_length=100)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    analyses = models.PositiveIntegerField(default=0)
+    targets = models.PositiveBigIntegerField(default=0)
+    to_send = models.PositiveBigIntegerField(default=0)
+    quarantined = models.PositiveBigIntegerField(default=0)
+    denylisted = models.PositiveBigIntegerField(default=0)
+    blocklisted = models.PositiveBigIntegerField(default=0)
+    rejected = models.PositiveBigIntegerField(default=0)
+    first_analysed_at = models.DateTimeField()
+    last_analysed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["-last_analysed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "delivery_id"], name="quarantine_delivery_unique"),
+        ]
+        indexes = [models.Index(fields=["tenant", "-last_analysed_at"], name="quarantine_delivery_recent")]
+
+    def __str__(self):
+        return self.delivery_id
+
+    @property
+    def excluded(self) -> int:
+        return self.quarantined + self.denylisted + self.blocklisted
+
+
+class DeliveryExclusion(models.Model):
+    """The exclusion log: one row per target an analysis left out, with the reason."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="exclusions")
+    # unchecked by the database and not indexed alone: written in bulk, always with its delivery
+    tenant = models.ForeignKey("mktops.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False,
+                               db_constraint=False)
+    uid = models.CharField(max_length=255)
+    # normalised (quarantine.addresses.normalise)
+    address = models.CharField(max_length=512)
+    reason = models.CharField(max_length=16, choices=ExclusionReason.choices)
+    analysed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # the contact profile's Deliveries section
+            models.Index(fields=["tenant", "uid"], name="quarantine_exclusion_uid"),
+        ]
+
+    def __str__(self):
+        return f"{self.uid} {self.address}: {self.reason}"
