@@ -4,6 +4,7 @@ the access log. Thin: parse, check the role, call archive.services, render."""
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,7 +24,7 @@ from mktops import clock, roles
 from mktops.admin_base import CHANGE, CSM, VIEW, TenantScopedAdmin, object_view
 from mktops.crypto import mask
 from mktops.forms import WriteOnlyTextarea
-from mktops.models import Role
+from mktops.models import Contact, Role
 
 SECRET_FIELDS = ("sftp_password", "sftp_private_key")
 ERR_SEARCH_DATE = "{field}: {value!r} is not a date (YYYY-MM-DD)."
@@ -296,6 +297,16 @@ def _enqueue(ids: list[int]) -> None:
         enqueue("archive.tasks.deliver", ids[start:start + 200])
 
 
+def _back_links(request, obj: ArchivedMessage) -> dict:
+    """The message page's way back: the contact's profile (while the contact exists) and the archive
+    search for this contact."""
+    contact = Contact.objects.filter(tenant_id=obj.tenant_id, uid=obj.contact_uid).only("pk").first()
+    search = reverse("admin:archive_archivedmessage_changelist")
+    query = urlencode({"contact_uid": obj.contact_uid, "tenant__id__exact": obj.tenant_id})
+    return {"contact_url": reverse("admin:mktops_contact_change", args=[contact.pk]) if contact else "",
+            "search_url": f"{search}?{query}"}
+
+
 def _state_words(row: ArchivedMessage) -> str:
     if row.outcome == Outcome.HELD and row.held_until:
         return f"not delivered, kept internally until {row.held_until:%Y-%m-%d} — {row.last_error}"
@@ -416,6 +427,7 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
                    "state": _state_words(obj),
                    "can_retry_now": obj.status in ("retrying", "pending") and (
                        roles.is_csm(request.user) or roles.is_operator_of(request.user, obj.tenant_id))}
+        context.update(_back_links(request, obj))
         if data is not None and obj.channel == "email":
             context["email"] = reading.email_view(data)
         elif data is not None:

@@ -113,12 +113,24 @@ def neutralise_links(html: str) -> str:
     return _HREF.sub(lambda m: f' title="{escape(m.group(2).strip(chr(39) + chr(34)))}"', html)
 
 
+# an <img> (or a CSS url()) that would fetch from the network: the frame's policy blocks it
+_REMOTE_IMAGE = re.compile(r"""<img\b[^>]*?\ssrc\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""",
+                           re.IGNORECASE)
+BLOCKED_IMAGES = ("{count} remote image(s) in this message are not loaded: they are blocked, so that opening the "
+                  "archive does not fetch anything from the sender's servers or tell them the message was read.")
+
+
 @dataclass
 class EmailView:
     headers: list[tuple[str, str]] = field(default_factory=list)
     subject: str = ""
     html: str = ""
     text: str = ""
+    remote_images: int = 0
+
+    @property
+    def blocked_images_note(self) -> str:
+        return BLOCKED_IMAGES.format(count=self.remote_images) if self.remote_images else ""
 
 
 def email_view(data: bytes) -> EmailView:
@@ -127,8 +139,13 @@ def email_view(data: bytes) -> EmailView:
     html_part = msg.get_body(preferencelist=("html",))
     text_part = msg.get_body(preferencelist=("plain",))
     view.html = neutralise_links(html_part.get_content()) if html_part else ""
+    view.remote_images = len(_REMOTE_IMAGE.findall(view.html))
     view.text = text_part.get_content() if text_part else ""
     return view
+
+
+# what the customer read comes first (SMS and push): the body, then a push's title and data
+_FIRST = ("content.body", "content.title", "content.data")
 
 
 def json_view(data: bytes) -> list[tuple[str, str]]:
@@ -139,4 +156,5 @@ def json_view(data: bytes) -> list[tuple[str, str]]:
             fields += [(f"{name}.{k}", v if isinstance(v, str) else json.dumps(v)) for k, v in value.items()]
         else:
             fields.append((name, "" if value is None else str(value)))
-    return fields
+    first = [f for name in _FIRST for f in fields if f[0] == name]
+    return first + [f for f in fields if f[0] not in _FIRST]
