@@ -123,6 +123,14 @@ class ExportConnectionAdmin(TenantScopedAdmin):
     def state(self, obj):
         return connections.connection_health(connection=obj).text.split(":")[0]
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # the path with the form's values (the page's script updates it as the operator types)
+        instance = context["adminform"].form.instance
+        preview = ExportConnection(bucket=instance.bucket or "<bucket>", folder_path=instance.folder_path or "",
+                                   name=instance.name or "<connection_name>", encryption=instance.encryption)
+        context["preview_uri"] = paths.example_uri(preview, clock.now())
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     # --- saving and deleting go through the services ----------------------------
     def save_model(self, request, obj, form, change):
         connections.connection_save(connection=obj, by=request.user,
@@ -172,7 +180,7 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             # events past retention kept only because this connection has not exported them yet
             "retention_note": retention.hold_note(obj.tenant, export_retention.connection_hold(obj, obj.tenant, now),
                                                   now=now),
-            "example_key": paths.example_key(obj, now),
+            "example_uri": paths.example_uri(obj, now),
             "bucket_policy": _pretty(paths.connection_bucket_policy(obj)),
             "kms_policy": _pretty(paths.connection_kms_policy(obj)),
             "recent_runs": runs,

@@ -15,17 +15,16 @@ BACKFILL = "backfill"
 
 
 def connection_prefix(connection: ExportConnection, *, backfill: bool = False) -> str:
-    parts = [connection.folder_path] if connection.folder_path else []
-    if backfill:
-        parts.append(BACKFILL)
-    parts.append(connection.name)
-    return "/".join(parts) + "/"
+    """The seed's `[<folder_path>_]<connection_name>/`: the folder joined to the name with `_`.
+    Re-exports go to `[<folder_path>_]backfill_<connection_name>/` in the same layout ("backfill"
+    and names starting "backfill_" are reserved, so no connection's own files land there)."""
+    name = f"{BACKFILL}_{connection.name}" if backfill else connection.name
+    return (f"{connection.folder_path}_{name}" if connection.folder_path else name) + "/"
 
 
 def object_key(*, connection: ExportConnection, export_timestamp: int, encrypted: bool,
                backfill: bool = False) -> str:
-    """`<folder_path>/<connection_name>/export_day=<DD-MM-YYYY>/event_exports_<epoch>.json.gz[.gpg]`;
-    re-exports go under `<folder_path>/backfill/<connection_name>/…` in the same layout."""
+    """`[<folder_path>_]<connection_name>/export_day=<DD-MM-YYYY>/event_exports_<epoch>.json.gz[.gpg]`."""
     return key_under(connection_prefix(connection, backfill=backfill), export_timestamp, encrypted)
 
 
@@ -49,6 +48,11 @@ def example_key(connection: ExportConnection, now: datetime) -> str:
     return object_key(connection=connection, export_timestamp=int(now.timestamp()), encrypted=connection.encrypted)
 
 
+def example_uri(connection: ExportConnection, now: datetime) -> str:
+    """The full `s3://bucket/key` of a file made at `now`, as the operator would look for it."""
+    return f"s3://{connection.bucket}/{example_key(connection, now)}"
+
+
 def probe_key(connection: ExportConnection, now: datetime) -> str:
     suffix = ".txt.gpg" if connection.encrypted else ".txt"
     return f"{connection_prefix(connection)}mktops_connection_test_{int(now.timestamp())}{suffix}"
@@ -62,7 +66,8 @@ def connection_target(connection: ExportConnection) -> S3Target:
 
 
 def _objects_arn(connection: ExportConnection) -> str:
-    folder = f"{connection.folder_path}/" if connection.folder_path else ""
+    # every prefix of the connection starts with "<folder_path>_" (the seed's layout), not "<folder_path>/"
+    folder = f"{connection.folder_path}_" if connection.folder_path else ""
     return f"arn:aws:s3:::{connection.bucket}/{folder}*"
 
 

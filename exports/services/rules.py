@@ -15,7 +15,8 @@ from mktops.storage.s3 import KMS_ARN_RE, bucket_name_errors
 
 ERR_NAME_RULE = ("Use 1-64 letters, digits, underscores, hyphens and dots, starting with a letter or digit "
                  "(the name becomes part of the file path).")
-ERR_NAME_RESERVED = "“backfill” is reserved for re-exports; choose another name."
+ERR_NAME_RESERVED = ("“backfill” and names starting with “backfill_” are reserved for re-exports "
+                     "(they go to [<folder_path>_]backfill_<connection_name>/); choose another name.")
 ERR_NAME_TAKEN = "This tenant already has a connection with this name."
 ERR_FOLDER_SLASHES = "Leave out the leading and trailing slash: my_folder/sub_folder."
 ERR_FOLDER_EMPTY_PART = "The folder path has an empty part (two slashes in a row)."
@@ -66,7 +67,7 @@ def name_errors(connection: ExportConnection) -> list[str]:
     name = connection.name or ""
     if not NAME_RE.match(name):
         return [ERR_NAME_RULE]
-    if name.lower() == "backfill":
+    if name.lower() == "backfill" or name.lower().startswith("backfill_"):
         return [ERR_NAME_RESERVED]
     taken = ExportConnection.objects.filter(tenant_id=connection.tenant_id, name=name).exclude(pk=connection.pk)
     return [ERR_NAME_TAKEN] if connection.tenant_id and taken.exists() else []

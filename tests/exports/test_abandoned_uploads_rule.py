@@ -20,8 +20,8 @@ def test_test_connection_installs_the_abort_rule_under_our_prefixes(make_connect
     assert rules["tenants-own"]["Expiration"] == {"Days": 9}
     aborts = {r["Filter"]["Prefix"]: r["AbortIncompleteMultipartUpload"] for r in rules.values()
               if "AbortIncompleteMultipartUpload" in r}
-    assert aborts == {"f/warehouse/": {"DaysAfterInitiation": 1}, "f/backfill/warehouse/": {"DaysAfterInitiation": 1}}
-    assert "f/warehouse/ and f/backfill/warehouse/" in outcome.message
+    assert aborts == {"f_warehouse/": {"DaysAfterInitiation": 1}, "f_backfill_warehouse/": {"DaysAfterInitiation": 1}}
+    assert "f_warehouse/ and f_backfill_warehouse/" in outcome.message
 
 
 def test_the_policy_shown_grants_the_lifecycle_rule(make_connection):

@@ -234,7 +234,7 @@ def test_reexport_page(connection, as_operator_a, clock):
     assert bad.status_code == 200 and shows(bad, connections.ERR_RANGE_FUTURE)
     good = as_operator_a.post(url, {"date_from": f"{today - timedelta(days=2)}", "date_to": f"{today}"})
     assert good.status_code == 302
-    assert ExportRun.objects.get(connection=connection).object_key.startswith("backfill/warehouse/")
+    assert ExportRun.objects.get(connection=connection).object_key.startswith("backfill_warehouse/")
 
 
 # --- runs ---------------------------------------------------------------------

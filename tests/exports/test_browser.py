@@ -28,7 +28,7 @@ def test_operator_sets_up_an_encrypted_export_and_sees_the_first_run(
     page.wait_for_selector("#test-connection")
     connection = ExportConnection.objects.get(tenant=entitled, name="warehouse")
     assert gpg_home.fingerprint in page.content()
-    assert "mktops/events/warehouse/export_day=" in page.locator("#export-path").inner_text()
+    assert f"s3://{bucket}/mktops/events_warehouse/export_day=" in page.locator("#export-path").inner_text()
 
     page.click("#test-connection")
     page.wait_for_selector(".messagelist")
@@ -46,3 +46,19 @@ def test_operator_sets_up_an_encrypted_export_and_sees_the_first_run(
     row = rows.first.inner_text()
     assert "Done" in row and ExportRun.objects.get().object_key in row and "5" in row
     assert "Healthy" in page.locator("#export-health").inner_text()
+
+
+def test_the_path_is_shown_as_the_operator_types(transactional_db, page_for, entitled, operator_a, bucket, s3):
+    page = page_for(operator_a)
+    page.goto("/admin/exports/exportconnection/add/")
+    preview = page.locator("#export-path-preview")
+    page.fill("#id_bucket", bucket)
+    page.fill("#id_folder_path", "my_folder")
+    page.fill("#id_name", "nightly")
+    text = preview.inner_text()
+    assert text.startswith(f"s3://{bucket}/my_folder_nightly/export_day=") and text.endswith(".json.gz")
+    page.select_option("#id_encryption", "pgp")
+    assert preview.inner_text().endswith(".json.gz.gpg")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.screenshot(path="/tmp/h_exports_add_form.png", full_page=True)
+    assert not ExportConnection.objects.exists()  # before saving

@@ -219,8 +219,8 @@ def test_a_retry_after_the_operator_fixed_the_destination_takes_all_of_it_fresh(
     (run,) = due()
     run.refresh_from_db()
     assert run.status == JobStatus.RETRYING and "does not exist" in run.last_error
-    assert (run.bucket, run.prefix) == ("mktops-typo-bucket", "typo/warehouse/")
-    assert run.object_key.startswith("typo/warehouse/export_day=")
+    assert (run.bucket, run.prefix) == ("mktops-typo-bucket", "typo_warehouse/")
+    assert run.object_key.startswith("typo_warehouse/export_day=")
 
     connection.bucket, connection.folder_path = bucket, "fixed"  # the operator fixes the typos
     connections.connection_save(connection=connection, by=operator_a)
@@ -228,8 +228,8 @@ def test_a_retry_after_the_operator_fixed_the_destination_takes_all_of_it_fresh(
     run.refresh_from_db()
     assert run.status == JobStatus.DONE and run.event_count == 3, run.last_error
     # bucket, prefix and key agree: all of the destination is the fixed one
-    assert (run.bucket, run.prefix) == (bucket, "fixed/warehouse/")
-    assert run.object_key.startswith("fixed/warehouse/export_day=")
+    assert (run.bucket, run.prefix) == (bucket, "fixed_warehouse/")
+    assert run.object_key.startswith("fixed_warehouse/export_day=")
     assert data_keys(s3, bucket) == [run.object_key]
     assert exported_uuids(s3, bucket) == ["uuid-0", "uuid-1", "uuid-2"]
 
@@ -268,5 +268,5 @@ def test_a_large_reexport_is_split_into_runs_of_the_scheduled_cap(make_connectio
         runs.run_execute(run_id=run.pk)
         run.refresh_from_db()
         assert run.status == JobStatus.DONE and run.event_count <= 4, run.last_error
-    assert sorted(exported_uuids(s3, bucket, prefix="backfill/")) == sorted(
+    assert sorted(exported_uuids(s3, bucket, prefix="backfill_")) == sorted(
         f"uuid-{i}" for i in range(11) if i != 3)

@@ -101,7 +101,7 @@ def test_probe_is_uploaded_plain(make_connection, s3, bucket):
     connection = make_connection(folder_path="f")
     outcome = connections.connection_test(connection=connection)
     assert outcome.ok, outcome.message
-    assert outcome.detail.startswith("f/warehouse/mktops_connection_test_")
+    assert outcome.detail.startswith("f_warehouse/mktops_connection_test_")
     assert s3.read(outcome.detail, bucket) == connections.PROBE_TEXT
     connection.refresh_from_db()
     assert connection.last_test_ok is True and connection.last_test_message == outcome.message

@@ -55,7 +55,7 @@ def test_encrypted_export_round_trip_through_gpg(make_connection, api, gpg_home,
     run.refresh_from_db()
     assert run.status == JobStatus.DONE, run.last_error
     made = datetime.fromtimestamp(run.export_timestamp, tz=UTC)
-    assert run.object_key == (f"exports/mktops/warehouse/export_day={made:%d-%m-%Y}/"
+    assert run.object_key == (f"exports/mktops_warehouse/export_day={made:%d-%m-%Y}/"
                               f"event_exports_{run.export_timestamp}.json.gz.gpg")
     records = read_records(s3, bucket, run.object_key, gpg_home)  # gpg --decrypt, then gunzip
     assert records == [expected_record(p, run=run, attributes=("plan",)) for p in payloads]
@@ -270,11 +270,11 @@ def test_reexport_of_past_days_goes_to_backfill(make_connection, ingest, due, s3
     watermark = connection.exported_seq
     (run,) = connections.connection_reexport(connection=connection, date_from=today - timedelta(days=4),
                                              date_to=today - timedelta(days=1), by=operator_a)
-    assert run.kind == RunKind.BACKFILL and run.object_key.startswith("wh/backfill/warehouse/export_day=")
+    assert run.kind == RunKind.BACKFILL and run.object_key.startswith("wh_backfill_warehouse/export_day=")
     runs.run_execute(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == JobStatus.DONE and run.event_count == 5
-    assert exported_uuids(s3, bucket, prefix="wh/backfill/") == [f"uuid-{i}" for i in range(5)]
+    assert exported_uuids(s3, bucket, prefix="wh_backfill_") == [f"uuid-{i}" for i in range(5)]
     connection.refresh_from_db()
     assert connection.exported_seq == watermark  # untouched by the backfill
     assert due() == []  # nothing new since setup: the scheduled export is unaffected
