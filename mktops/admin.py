@@ -33,7 +33,7 @@ from mktops.models import (
     Role,
     Tenant,
 )
-from mktops.timeline import event_actions, profile_panels
+from mktops.timeline import contact_filters, event_actions, profile_panels
 
 site = admin.site
 
@@ -263,6 +263,10 @@ class ContactAdmin(TenantScopedAdmin):
     search_help_text = "Find a contact by exact uid, email address or mobile number."
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+    def get_list_filter(self, request):
+        # then the filters features add (mktops.timeline.register_contact_filter)
+        return [*super().get_list_filter(request), *contact_filters()]
 
     def get_search_results(self, request, queryset, search_term):
         # exact, normalised matches on the indexed columns: the API stores emails

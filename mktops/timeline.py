@@ -79,3 +79,22 @@ def profile_panels(request, contact) -> list:
         if html:
             out.append(html)
     return out
+
+
+_contact_filters: list = []
+
+
+def register_contact_filter(filter_class) -> None:
+    """A list filter (a ``SimpleListFilter`` subclass) added to the contact list, after the
+    tenant filter (the quarantine adds "contacts whose email is quarantined" this way)."""
+    if filter_class not in _contact_filters:
+        _contact_filters.append(filter_class)
+
+
+def unregister_contact_filter(filter_class) -> None:
+    if filter_class in _contact_filters:
+        _contact_filters.remove(filter_class)
+
+
+def contact_filters() -> list:
+    return list(_contact_filters)
