@@ -25,6 +25,17 @@ class LockMode(models.TextChoices):
     COMPLIANCE = "COMPLIANCE", "Compliance"
 
 
+class RetentionRule(models.TextChoices):
+    """The compliance rule a tenant keeps its messages for; the period is in
+    archive.services.retention.RULE_YEARS."""
+
+    NONE = "", "None chosen"
+    SEC_17A_4 = "sec_17a_4", "SEC Rule 17a-4 (6 years)"
+    GLBA = "glba", "GLBA Financial Information Privacy Rule (7 years)"
+    FINRA_2210 = "finra_2210", "FINRA Rule 2210 (3 years)"
+    MIFID_II = "mifid_ii", "MiFID II (5 years)"
+
+
 class ArchiveSettings(models.Model):
     """A tenant's archive destination. The choice is locked once a message is stored."""
 
@@ -55,6 +66,9 @@ class ArchiveSettings(models.Model):
     # --- write-once storage
     object_lock_mode = models.CharField(max_length=16, choices=LockMode.choices, blank=True, default="")
     object_lock_days = models.PositiveIntegerField(default=0)
+    # the compliance rule chosen: the minimum retention, and the object lock period's default
+    retention_rule = models.CharField("compliance rule", max_length=16, choices=RetentionRule.choices, blank=True,
+                                      default="")
     # --- state
     locked_at = models.DateTimeField("destination locked at", null=True, blank=True)
     last_test_at = models.DateTimeField(null=True, blank=True)
