@@ -3,4 +3,12 @@ from django.apps import AppConfig
 
 class ChannelsConfig(AppConfig):
     name = "channels"
-    verbose_name = "Channels"
+    verbose_name = "Channel management"
+
+    def ready(self):
+        from channels.services.menu import menu_name
+        from mktops.admin_site import register_app_menu_name
+        from mktops.schedules import register_schedule
+
+        register_app_menu_name(self.label, menu_name)
+        register_schedule("channels.sweep", "channels.tasks.sweep", 1)
