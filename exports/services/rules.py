@@ -13,15 +13,20 @@ from mktops.models import EventName, UserAttributeName
 from mktops.storage.buckets import bucket_claim_errors
 from mktops.storage.s3 import KMS_ARN_RE, bucket_name_errors
 
-ERR_NAME_RULE = ("Use 1-64 letters, digits, underscores, hyphens and dots, starting with a letter or digit "
-                 "(the name becomes part of the file path).")
+ERR_NAME_RULE = "Give the connection a name of 1-64 characters (it becomes part of the file path)."
+ERR_NAME_SLASH = ("A connection name cannot contain “/”: it is one folder of the file path "
+                  "(put folders in the folder path).")
+ERR_NAME_CONTROL = "Use printable characters only: S3 keys cannot carry control characters such as tabs or line breaks."
+ERR_NAME_DOTS = "“.” and “..” are not names S3 paths can take; choose another name."
 ERR_NAME_RESERVED = ("“backfill” and names starting with “backfill_” are reserved for re-exports "
                      "(they go to [<folder_path>_]backfill_<connection_name>/); choose another name.")
 ERR_NAME_TAKEN = "This tenant already has a connection with this name."
 ERR_FOLDER_SLASHES = "Leave out the leading and trailing slash: my_folder/sub_folder."
 ERR_FOLDER_EMPTY_PART = "The folder path has an empty part (two slashes in a row)."
-ERR_FOLDER_CHARS = ("Use letters, digits and - _ . ! * ' ( ) in folder names, separated by single slashes; "
-                    "no “.” or “..” folders.")
+ERR_FOLDER_CHARS = ("Folder names cannot contain control characters (tabs, line breaks), and no folder can be "
+                    "“.” or “..”.")
+ERR_KEY_BYTES = ("S3 keys are at most 1,024 bytes (UTF-8): the folder path and the connection name together can "
+                 "take {limit} bytes; these take {used}.")
 ERR_FOLDER_LENGTH = "The folder path is at most 512 characters."
 ERR_REGION = "Choose one of the AWS regions in the list."
 ERR_FREQUENCY = "Choose every 15 minutes, daily or weekly."
@@ -33,8 +38,13 @@ ERR_KMS_ARN = ("A KMS key ARN looks like arn:aws:kms:<region>:<12-digit account>
                "(or …:alias/<alias name>).")
 ERR_KMS_REGION = "The KMS key is in {key_region}; it must be in the bucket's region ({region})."
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-FOLDER_PART_RE = re.compile(r"^[A-Za-z0-9!_.*'()-]+$")
+# spaces and any UTF-8 are fine in S3 keys (the seed's own example is "My S3 Export"); control
+# characters are not (XML 1.0 cannot carry most of them in S3's listings)
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# the longest tail a key adds to folder and name: "backfill_" + "/export_day=DD-MM-YYYY/event_exports_"
+# + epoch + ".json.gz.gpg.manifest.json"
+KEY_TAIL_BYTES = len("backfill_/export_day=31-12-2099/event_exports_99999999999.json.gz.gpg.manifest.json")
+PATH_BYTES = 1024 - KEY_TAIL_BYTES
 
 
 def bucket_errors(connection: ExportConnection) -> list[str]:
@@ -58,15 +68,26 @@ def folder_path_errors(path: str) -> list[str]:
     parts = path.split("/")
     if any(p == "" for p in parts):
         return [ERR_FOLDER_EMPTY_PART]
-    if any(p in (".", "..") or not FOLDER_PART_RE.match(p) for p in parts):
+    if any(p in (".", "..") or CONTROL_RE.search(p) for p in parts):
         return [ERR_FOLDER_CHARS]
     return []
 
 
+def key_length_errors(connection: ExportConnection) -> list[str]:
+    used = len(f"{connection.folder_path}_{connection.name}".encode())
+    return [ERR_KEY_BYTES.format(limit=PATH_BYTES, used=used)] if used > PATH_BYTES else []
+
+
 def name_errors(connection: ExportConnection) -> list[str]:
     name = connection.name or ""
-    if not NAME_RE.match(name):
+    if not 1 <= len(name) <= 64:
         return [ERR_NAME_RULE]
+    if "/" in name:
+        return [ERR_NAME_SLASH]
+    if CONTROL_RE.search(name):
+        return [ERR_NAME_CONTROL]
+    if name in (".", ".."):
+        return [ERR_NAME_DOTS]
     if name.lower() == "backfill" or name.lower().startswith("backfill_"):
         return [ERR_NAME_RESERVED]
     taken = ExportConnection.objects.filter(tenant_id=connection.tenant_id, name=name).exclude(pk=connection.pk)
@@ -134,7 +155,7 @@ def connection_validate(*, connection: ExportConnection) -> None:
     errors = {
         "name": name_errors(connection),
         "bucket": bucket_errors(connection),
-        "folder_path": folder_path_errors(connection.folder_path),
+        "folder_path": folder_path_errors(connection.folder_path) or key_length_errors(connection),
         "region": [] if connection.region in REGION_CODES else [ERR_REGION],
         "frequency": [] if connection.frequency in Frequency.values else [ERR_FREQUENCY],
         "event_names": event_errors(connection),
