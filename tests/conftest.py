@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.browser",
     "tests.fixtures.dns",
+    "tests.fixtures.platforms",
 ]
 
 PASSWORD = "persona-password-123"
