@@ -21,6 +21,7 @@ class QuarantineConfig(AppConfig):
         post_migrate.connect(qualification.install_after_migrate, sender=self,
                              dispatch_uid="quarantine.install_shipped_rules")
         _add_routers()
+        from quarantine import admin_reports  # noqa: F401 - analysis admin, profile panel, contact filter
 
 
 def _add_routers() -> None:
