@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 
-from archive.models import ArchivedMessage, InternalCopy, Outcome
+from archive.models import ArchivedMessage, InternalCopy, Outcome, SkipReason
 from mktops import clock, roles
 from mktops.jobs import ACTIVE, JobStatus, enqueue_on_commit
 from mktops.models import SentEvent, SentMessage, Tenant
@@ -115,8 +115,25 @@ def completeness_report(*, tenant: Tenant, day_from: date, day_to: date) -> list
         cell["sent"] += r["n"]
         cell["missing"] += r["missing"]
     return [{"day": day, "channel": channel, **cell, "skipped": dict(cell["skipped"]),
-             "skipped_total": sum(cell["skipped"].values())}
+             "skipped_words": _reasons_in_words(cell["skipped"]), "skipped_total": sum(cell["skipped"].values())}
             for (day, channel), cell in sorted(table.items(), key=lambda kv: (kv[0][0], kv[0][1]), reverse=True)]
+
+
+def _reasons_in_words(counts: dict) -> list[tuple[str, int]]:
+    """(the reason as a sentence, count) for each skip reason code."""
+    return [(SkipReason(code).label if code in SkipReason.values else code, n) for code, n in sorted(counts.items())]
+
+
+FAILURES_SHOWN = 100
+
+
+def completeness_failures(*, tenant: Tenant, day_from: date, day_to: date, limit: int = FAILURES_SHOWN):
+    """The range's messages that are not stored because a write failed: held, purged, or waiting
+    for a retry; newest first, at most `limit`."""
+    start, end = _day_bounds(day_from, day_to)
+    failed = Q(outcome__in=(Outcome.HELD, Outcome.PURGED)) | Q(status=JobStatus.RETRYING)
+    return list(ArchivedMessage.objects.filter(failed, tenant=tenant, event_time__gte=start, event_time__lt=end)
+                .order_by("-event_time", "-id")[:limit])
 
 
 def completeness_redrive(*, tenant: Tenant, day_from: date, day_to: date, by=None) -> dict:
