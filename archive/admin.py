@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -255,10 +256,12 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
                                        "message(s) re-queued.".format(**result))
             return HttpResponseRedirect(request.get_full_path())
         report = repair.completeness_report(tenant=obj.tenant, day_from=day_from, day_to=day_to)
+        failures = repair.completeness_failures(tenant=obj.tenant, day_from=day_from, day_to=day_to)
         return TemplateResponse(request, "admin/archive/archivesettings/completeness.html", {
             **self.admin_site.each_context(request), "opts": self.opts, "original": obj,
             "title": f"Archive completeness — {obj.tenant}", "report": report, "day_from": day_from,
             "day_to": day_to, "may_redrive": roles.is_csm(request.user),
+            "failures": _failure_rows(obj.tenant, failures), "failures_shown": repair.FAILURES_SHOWN,
         })
 
     # the manifests list every stored key: operators and CSMs, not support
@@ -297,6 +300,16 @@ def _enqueue(ids: list[int]) -> None:
         enqueue("archive.tasks.deliver", ids[start:start + 200])
 
 
+def _failure_rows(tenant, failures: list[ArchivedMessage]) -> list[dict]:
+    """Each failed message with links to its page and to its contact (while the contact exists)."""
+    contacts = dict(Contact.objects.filter(tenant=tenant, uid__in={m.contact_uid for m in failures})
+                    .values_list("uid", "pk"))
+    return [{"message": m, "state": _state_words(m),
+             "message_url": reverse("admin:archive_archivedmessage_message", args=[m.pk]),
+             "contact_url": reverse("admin:mktops_contact_change", args=[contacts[m.contact_uid]])
+             if m.contact_uid in contacts else ""} for m in failures]
+
+
 def _back_links(request, obj: ArchivedMessage) -> dict:
     """The message page's way back: the contact's profile (while the contact exists) and the archive
     search for this contact."""
@@ -324,7 +337,7 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
     list_filter = ("tenant", "channel", "outcome", "skip_reason")
     list_select_related = ("tenant",)
     search_fields = ("=contact_uid", "=campaign_id", "=message_id")
-    search_help_text = "Exact contact uid, campaign id or message id."
+    search_help_text = "Exact contact uid, campaign id, message id, email address or phone number."
     show_full_result_count = False
     change_list_template = "admin/archive/archivedmessage/change_list.html"
     actions = ["redeliver_selected", "retry_now_selected"]
@@ -347,6 +360,16 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
                            reverse("admin:archive_archivedmessage_download", args=[obj.pk]))
 
     SEARCH_PARAMS = ("contact_uid", "campaign_id", "event_time__date__gte", "event_time__date__lte")
+
+    def get_search_results(self, request, queryset, search_term):
+        # exact matches on indexed columns only; an email address or a phone number finds the
+        # messages sent to it and those of the contacts who have it now
+        term = search_term.strip()
+        if not term:
+            return super().get_search_results(request, queryset, search_term)
+        condition = Q(contact_uid=term) | Q(campaign_id=term) | Q(message_id=term)
+        condition |= reading.address_condition(term=term, tenants=self.visible_tenants(request))
+        return self.scope(request, queryset.filter(condition)), False
 
     def changelist_view(self, request, extra_context=None):
         # the search form sends every box; drop the empty ones so they filter nothing

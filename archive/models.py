@@ -116,6 +116,8 @@ class ArchivedMessage(Job):
     channel = models.CharField(max_length=8)
     platform = models.CharField(max_length=8, blank=True, default="")
     contact_uid = models.CharField(max_length=255)
+    # the email address (email) or phone number (SMS) the message was sent to, as the API stored it
+    recipient = models.CharField(max_length=320, blank=True, default="")
     campaign_id = models.CharField(max_length=128, blank=True, default="")
     event_time = models.DateTimeField()
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.QUEUED)
@@ -140,6 +142,7 @@ class ArchivedMessage(Job):
         indexes = [
             # the archive search: by contact, by campaign, by date range
             models.Index(fields=["tenant", "contact_uid", "-event_time"], name="archived_uid_time"),
+            models.Index(fields=["tenant", "recipient", "-event_time"], name="archived_recipient_time"),
             models.Index(fields=["tenant", "campaign_id", "-event_time"], name="archived_cid_time"),
             models.Index(fields=["tenant", "-event_time"], name="archived_tenant_time"),
             models.Index(fields=["tenant", "outcome"], name="archived_tenant_outcome"),

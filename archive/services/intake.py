@@ -82,6 +82,10 @@ def _insert_select(tenant: Tenant, event_ids: list[int], now) -> int:
         **{name: (f"s.{name}", []) for name in _FROM_EVENT},
     }
     inner = ", ".join(f"{column} AS {name}" for name, column in _FROM_EVENT.items())
+    # the address the message went to, for the archive search (the API stores both normalised)
+    inner += ", e.email_id AS recipient_email, e.mobile_number AS recipient_mobile"
+    select["recipient"] = ("CASE s.event_name WHEN %s THEN s.recipient_email WHEN %s THEN s.recipient_mobile "
+                           "ELSE '' END", [SentEvent.EMAIL, SentEvent.SMS])
     queued = 0
     for start in range(0, len(event_ids), _PER_STATEMENT):
         ids = event_ids[start:start + _PER_STATEMENT]

@@ -9,12 +9,15 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
+from django.db.models import Q
 from django.utils.html import escape
 
 from archive.models import ArchivedMessage, ArchiveSettings, Destination, InternalCopy, Outcome
 from archive.services.destinations import REASONS, DeliveryError, destination_read, target_for
 from mktops.crypto import decrypt_bytes
+from mktops.ingest import normalise_mobile
 from mktops.jobs import JobStatus
+from mktops.models import Contact
 from mktops.services import audit_log_write
 
 ERR_SFTP_UNREADABLE = ("Stored on the tenant's SFTP server: the platform cannot read messages back from it. "
@@ -90,6 +93,27 @@ def archived_message_read(*, message: ArchivedMessage, user, action: str) -> byt
                     detail={"message_id": message.message_id, "contact_uid": message.contact_uid,
                             "event_name": message.event_name, "key": message.key})
     return data
+
+
+CONTACTS_MATCHED = 50
+
+
+def address_condition(*, term: str, tenants) -> Q:
+    """The archive search by an email address or a phone number: the messages sent to it, and those
+    of the contacts who have it now (a customer's current address finds their older messages too).
+    Normalised as the API stores them: emails lower-cased, phone numbers without spaces or dashes."""
+    addresses = {term.lower()} if "@" in term else set()
+    mobile = normalise_mobile(term)
+    if mobile:
+        addresses.add(mobile)
+    if not addresses:
+        return Q(pk__in=[])
+    contacts = (Contact.objects.filter(Q(email__in=addresses) | Q(mobile_number__in=addresses), tenant__in=tenants)
+                .values_list("tenant_id", "uid")[:CONTACTS_MATCHED])
+    condition = Q(recipient__in=addresses)
+    for tenant_id, uid in contacts:
+        condition |= Q(tenant_id=tenant_id, contact_uid=uid)
+    return condition
 
 
 def download_name(message: ArchivedMessage) -> str:
