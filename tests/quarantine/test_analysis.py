@@ -1,0 +1,202 @@
+"""POST /api/v1/deliveries/{id}/analysis and the service under it, on whichever database runs."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from mktops import services
+from mktops.models import AuditLog
+from quarantine import analysis
+from quarantine.addresses import BAD_EMAIL
+from quarantine.analysis import delivery_analyse
+from quarantine.api_analysis import MAX_TARGETS
+from quarantine.blocklist import blocklist_add
+from quarantine.models import Delivery, DeliveryExclusion
+from tests.quarantine.analysis_helpers import contact, entry
+
+URL = "/deliveries/{}/analysis"
+
+
+@pytest.fixture
+def book(tenant_a):
+    """Tenant A's quarantine: one address of each status, and Zoe who opted out of email."""
+    entry(tenant_a, "q@example.com", "quarantined")
+    entry(tenant_a, "d@example.com", "denylisted", error_type="", error_reason="")
+    entry(tenant_a, "allow@example.com", "allowlisted")
+    entry(tenant_a, "valid@example.com", "valid", error_type="soft", error_reason="mailbox_full")
+    zoe = contact(tenant_a, "zoe", email="allow@example.com")
+    blocklist_add(contact=zoe, channel="email", note="unsubscribed")
+    return tenant_a
+
+
+def test_the_answer_counts_each_outcome_and_lists_the_excluded(api, book):
+    targets = [
+        {"uid": "u1", "address": "Q@Example.com "},      # quarantined, whatever the case
+        {"uid": "u2", "address": "d@example.com"},       # on denylist
+        {"uid": "u3", "address": "allow@example.com"},   # allowlisted: targeted
+        {"uid": "u4", "address": "valid@example.com"},   # valid entry: targeted
+        {"uid": "u5", "address": "new@example.com"},     # unknown to quarantine: targeted
+        {"uid": "zoe", "address": "allow@example.com"},  # opted out: the opt-out beats the allowlist
+        {"uid": "u6", "address": "q@example.com"},       # two contacts, one quarantined address: both out
+    ]
+    response = api(URL.format("dlv-1"), {"channel": "email", "targets": targets})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["targets"] == 7 and body["to_send"] == 3 and body["excluded_count"] == 4
+    assert body["counts"] == {"blocklisted": 1, "denylisted": 1, "quarantined": 2}
+    assert body["excluded"] == [
+        {"index": 0, "uid": "u1", "address": "Q@Example.com ", "reason": "quarantined"},
+        {"index": 1, "uid": "u2", "address": "d@example.com", "reason": "denylisted"},
+        {"index": 5, "uid": "zoe", "address": "allow@example.com", "reason": "blocklisted"},
+        {"index": 6, "uid": "u6", "address": "q@example.com", "reason": "quarantined"},
+    ]
+    assert body["rejected"] == []
+
+
+def test_each_exclusion_is_logged_against_the_delivery(api, book):
+    targets = [{"uid": "u1", "address": "Q@example.com"}, {"uid": "zoe", "address": "zoe@other.example"},
+               {"uid": "u5", "address": "new@example.com"}]
+    api(URL.format("dlv-log"), {"channel": "email", "targets": targets})
+    api(URL.format("dlv-log"), {"channel": "email", "targets": [{"uid": "u2", "address": "d@example.com"}]})
+    delivery = Delivery.objects.get(tenant=book, delivery_id="dlv-log")
+    assert (delivery.analyses, delivery.targets, delivery.to_send) == (2, 4, 1)
+    assert (delivery.quarantined, delivery.denylisted, delivery.blocklisted) == (1, 1, 1)
+    logged = list(DeliveryExclusion.objects.filter(delivery=delivery).values_list("uid", "address", "reason"))
+    # the log keeps the normalised address, the key quarantine knows it by
+    assert logged == [("u1", "q@example.com", "quarantined"), ("zoe", "zoe@other.example", "blocklisted"),
+                      ("u2", "d@example.com", "denylisted")]
+    assert set(DeliveryExclusion.objects.values_list("tenant_id", flat=True)) == {book.pk}
+
+
+def test_a_bad_item_is_rejected_by_index_and_the_rest_answered(api, book):
+    targets = [{"uid": "u1", "address": "q@example.com"}, {"uid": "u2", "address": "not-an-address"},
+               {"address": "q@example.com"}, "x", {"uid": "u3", "address": "q@example.com", "name": "x"},
+               {"uid": "u4", "address": "a\x00@example.com"}, {"uid": "u5", "address": "new@example.com"}]
+    response = api(URL.format("dlv-bad"), {"channel": "email", "targets": targets})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["rejected"] == [
+        {"index": 1, "field": "address", "rule": BAD_EMAIL},
+        {"index": 2, "field": "uid", "rule": analysis.RULE_UID},
+        {"index": 3, "field": "target", "rule": analysis.RULE_TARGET},
+        {"index": 4, "field": "name", "rule": analysis.RULE_UNKNOWN_FIELD},
+        {"index": 5, "field": "address", "rule": analysis.RULE_NUL},
+    ]
+    assert [x["index"] for x in body["excluded"]] == [0]
+    assert (body["targets"], body["to_send"], body["excluded_count"]) == (7, 1, 1)
+    assert Delivery.objects.get(delivery_id="dlv-bad").rejected == 5
+
+
+def test_sms_and_push_targets_are_matched_normalised(api, tenant_a):
+    entry(tenant_a, "+4915112345678", channel="sms")
+    entry(tenant_a, "tok-1", channel="push")
+    sms = api(URL.format("dlv-sms"), {"channel": "sms", "targets": [
+        {"uid": "a", "address": "+49 151 1234 5678"}, {"uid": "b", "address": "+4915199999999"}]}).json()
+    assert [(x["uid"], x["reason"]) for x in sms["excluded"]] == [("a", "quarantined")]
+    push = api(URL.format("dlv-push"), {"channel": "push", "targets": [
+        {"uid": "a", "address": "tok-1"}, {"uid": "b", "address": "TOK-1"}]}).json()
+    # push tokens are kept as given: another case is another token
+    assert [x["uid"] for x in push["excluded"]] == ["a"]
+
+
+def test_an_email_entry_does_not_exclude_on_another_channel_or_tenant(api, tenant_a, tenant_b):
+    entry(tenant_b, "q@example.com")
+    entry(tenant_a, "+4915112345678", channel="sms")
+    body = api(URL.format("dlv-x"), {"channel": "email", "targets": [{"uid": "a", "address": "q@example.com"}]}).json()
+    assert body["excluded"] == [] and body["to_send"] == 1
+
+
+def test_the_blocklist_covers_every_address_of_the_contact_and_only_its_channel(api, tenant_a):
+    ann = contact(tenant_a, "ann", email="ann@example.com", mobile="+4915100000001", tokens=["t-1", "t-2"])
+    blocklist_add(contact=ann, channel="push")
+    push = api(URL.format("p"), {"channel": "push", "targets": [{"uid": "ann", "address": "t-1"},
+                                                                 {"uid": "ann", "address": "t-2"},
+                                                                 {"uid": "bob", "address": "t-1"}]}).json()
+    assert [(x["uid"], x["address"], x["reason"]) for x in push["excluded"]] == [
+        ("ann", "t-1", "blocklisted"), ("ann", "t-2", "blocklisted")]
+    email = api(URL.format("e"), {"channel": "email", "targets": [{"uid": "ann", "address": "ann@example.com"}]})
+    assert email.json()["excluded"] == []
+
+
+def test_100000_targets_are_accepted(api, tenant_a):
+    entry(tenant_a, "user7@example.com")
+    targets = [{"uid": f"u{i}", "address": f"user{i}@example.com"} for i in range(MAX_TARGETS)]
+    response = api(URL.format("big"), {"channel": "email", "targets": targets})
+    assert response.status_code == 200, response.content[:300]
+    body = response.json()
+    assert (body["targets"], body["to_send"], body["excluded"]) == (
+        MAX_TARGETS, MAX_TARGETS - 1, [{"index": 7, "uid": "u7", "address": "user7@example.com",
+                                        "reason": "quarantined"}])
+
+
+def test_100001_targets_are_refused_with_a_clear_error(api, tenant_a):
+    targets = [{"uid": f"u{i}", "address": f"user{i}@example.com"} for i in range(MAX_TARGETS + 1)]
+    response = api(URL.format("too-big"), {"channel": "email", "targets": targets})
+    assert response.status_code == 413
+    assert response.json()["detail"] == (
+        "The request holds 100001 targets; the limit is 100000 per request: split the delivery's targets "
+        "over several requests.")
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.parametrize("payload, words", [
+    ([], 'The body must be a JSON object {"channel": ..., "targets": [...]}.'),
+    ({"targets": []}, 'The body must be a JSON object {"channel": ..., "targets": [...]}.'),
+    ({"channel": "email", "targets": [], "extra": 1}, "Unknown top-level field(s): extra"),
+    ({"channel": "email", "targets": {}}, '"targets" must be a list'),
+    ({"channel": "fax", "targets": []}, "channel: " + analysis.ERR_CHANNEL),
+])
+def test_a_body_of_another_shape_is_400(api, tenant_a, payload, words):
+    response = api(URL.format("d"), payload)
+    assert response.status_code == 400
+    assert words in response.json()["detail"]
+
+
+def test_a_delivery_id_too_long_is_400(api, tenant_a):
+    response = api(URL.format("x" * 101), {"channel": "email", "targets": []})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "delivery_id: " + analysis.ERR_DELIVERY_ID
+
+
+def test_a_delivery_keeps_its_channel(api, tenant_a):
+    api(URL.format("one"), {"channel": "email", "targets": []})
+    response = api(URL.format("one"), {"channel": "sms", "targets": []})
+    assert response.status_code == 400
+    assert "analysed for email before" in response.json()["detail"]
+
+
+def test_without_a_valid_key_it_is_401_and_nothing_is_logged(api, book):
+    body = {"channel": "email", "targets": [{"uid": "u1", "address": "q@example.com"}]}
+    assert api(URL.format("k"), body, key=None).status_code == 401
+    assert api(URL.format("k"), body, key="mk_not-a-key").status_code == 401
+    assert not Delivery.objects.exists()
+
+
+def test_tenant_b_key_sees_only_tenant_b(api, book, tenant_b):
+    _, key_b = services.api_key_create(tenant=tenant_b, name="b")
+    body = api(URL.format("dlv-1"), {"channel": "email", "targets": [
+        {"uid": "u1", "address": "q@example.com"}, {"uid": "zoe", "address": "z@example.com"}]}, key=key_b).json()
+    assert body["excluded"] == []
+    assert Delivery.objects.get().tenant == tenant_b
+
+
+def test_the_schema_documents_the_route(client, db):
+    operation = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/deliveries/{delivery_id}/analysis"]["post"]
+    assert {"200", "400", "401", "413", "415"} <= set(operation["responses"])
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["targets"]["maxItems"] == MAX_TARGETS
+    assert body["required"] == ["channel", "targets"]
+
+
+def test_the_service_reads_targets_as_a_stream_in_chunks(book, monkeypatch):
+    monkeypatch.setattr(analysis, "CHUNK", 2)
+    targets = ((f"u{i}", "q@example.com" if i % 3 == 0 else f"n{i}@example.com") for i in range(10))
+    outcome = delivery_analyse(tenant=book, delivery_id="stream", channel="email", targets=targets)
+    assert [x[0] for x in outcome.excluded] == [0, 3, 6, 9]
+    assert outcome.targets == 10 and outcome.to_send == 6
+
+
+def test_the_service_refuses_a_bad_channel_naming_the_field(book):
+    with pytest.raises(ValidationError) as exc:
+        delivery_analyse(tenant=book, delivery_id="x", channel="fax", targets=[])
+    assert exc.value.message_dict == {"channel": [analysis.ERR_CHANNEL]}
+    assert not AuditLog.objects.filter(action__startswith="quarantine.analysis").exists()
