@@ -4,6 +4,9 @@ Quarantine is about addresses (an email address, an E.164 phone number, a push
 token), never contacts: two contacts sharing a quarantined number are both
 excluded, and a contact whose email changes is targetable again."""
 
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -86,6 +89,23 @@ class QuarantineEntry(models.Model):
 
 # --- the tenant's quarantine settings and the qualification tables ---
 
+CODE_PATTERN = re.compile(r"[245x]\.(\d{1,3}|x)\.(\d{1,3}|x)")
+ERR_CODE_PATTERN = 'An RFC 3463 code of three parts, each a number or x: "5.1.1", "4.x.x", "x.7.x".'
+ERR_REGEX = "Not a valid regular expression: {error}."
+ERR_REGEX_GROUP = "The regular expression needs a group in brackets: its first group is the value read."
+ERR_KEYWORDS = "Give at least one opt-out keyword (comma-separated)."
+
+
+def regex_problem(pattern: str, *, groups: int) -> str | None:
+    """Why `pattern` cannot be used (it is tried on every report), or None."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        return ERR_REGEX.format(error=exc.msg)
+    if compiled.groups < groups:
+        return ERR_REGEX_GROUP
+    return None
+
 DEFAULT_SOFT_THRESHOLD = 5
 # a count older than this (from the last significant error) is reset and the address is Valid again
 RESET_AFTER_DAYS = 10
@@ -137,6 +157,15 @@ class EmailQualificationRule(models.Model):
 
     def __str__(self):
         return self.description
+
+    def clean(self):
+        errors = {}
+        if self.code_pattern and not CODE_PATTERN.fullmatch(self.code_pattern.lower()):
+            errors["code_pattern"] = ERR_CODE_PATTERN
+        if self.text_pattern and (rule := regex_problem(self.text_pattern, groups=0)):
+            errors["text_pattern"] = rule
+        if errors:
+            raise ValidationError(errors)
 
 
 class PushQualificationRule(models.Model):
@@ -190,6 +219,14 @@ class SmscConfig(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        errors = {name: rule for name in ("status_regex", "error_regex")
+                  if (rule := regex_problem(getattr(self, name), groups=1))}
+        if not [k for k in self.optout_keywords.split(",") if k.strip()]:
+            errors["optout_keywords"] = ERR_KEYWORDS
+        if errors:
+            raise ValidationError(errors)
 
 
 class SmscQualification(models.Model):
