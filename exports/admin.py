@@ -8,7 +8,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -31,6 +31,7 @@ RECENT_RUNS = 20
 
 # the catalogue a picker of the form draws from, by the endpoint's <kind>
 CATALOGUES = {"event_names": EventName, "user_attributes": UserAttributeName}
+DEVICE_CATALOGUE = "device_attributes"  # no model: names sampled from the tenant's latest events
 
 
 PRIVATE_KEY_MARK = "PRIVATE KEY"  # in the armor line of any PGP or SSH private key
@@ -45,17 +46,22 @@ class ConnectionForm(forms.ModelForm):
         label="User attributes", required=False,
         widget=CatalogueAutocomplete(placeholder="Type a user attribute name"),
         help_text="Exported with each event, together with user_id. Type to find the tenant's attribute names.")
+    device_attributes = CatalogueNamesField(
+        label="Device attributes", required=False,
+        widget=CatalogueAutocomplete(placeholder="Type a device attribute name"),
+        help_text="Exported with each event in device_attributes. None chosen: all the event has. "
+                  "Type to find the names in the tenant's latest events.")
 
     class Meta:
         model = ExportConnection
         fields = ("tenant", "name", "bucket", "folder_path", "region", "all_events", "event_names",
-                  "user_attributes", "frequency", "encryption", "pgp_public_key", "kms_key_arn")
+                  "user_attributes", "device_attributes", "frequency", "encryption", "pgp_public_key", "kms_key_arn")
         widgets = {"pgp_public_key": forms.Textarea(attrs={"rows": 8, "cols": 70, "class": "vLargeTextField",
                                                            "style": "font-family: monospace"})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for kind in CATALOGUES:
+        for kind in (*CATALOGUES, DEVICE_CATALOGUE):
             widget = self.fields[kind].widget
             # the connection's tenant once it exists; on an add form, the tenant select's value
             widget.url = reverse("admin:exports_exportconnection_catalogue", args=[kind])
@@ -94,7 +100,8 @@ class ExportConnectionAdmin(TenantScopedAdmin):
                        "next_run_at", "last_success_at", "last_file_at")
     fieldsets = (
         (None, {"fields": ("tenant", "name", "bucket", "folder_path", "region", "kms_key_arn")}),
-        ("What is exported, and when", {"fields": ("all_events", "event_names", "user_attributes", "frequency")}),
+        ("What is exported, and when", {"fields": ("all_events", "event_names", "user_attributes",
+                                                    "device_attributes", "frequency")}),
         ("File encryption", {"fields": ("encryption", "pgp_public_key", "pgp_fingerprint", "pgp_algorithm",
                                         "pgp_expires_at")}),
     )
@@ -210,10 +217,14 @@ class ExportConnectionAdmin(TenantScopedAdmin):
         (404 for a tenant outside the user's, 403 for support: it picks nothing)."""
         model = CATALOGUES.get(kind)
         tenant = request.GET.get("tenant", "")
-        if model is None or not tenant.isdigit() or not self.visible_tenants(request).filter(pk=tenant).exists():
+        if (model is None and kind != DEVICE_CATALOGUE) or not tenant.isdigit() or \
+                not self.visible_tenants(request).filter(pk=tenant).exists():
             raise Http404("No such catalogue.")
         if not roles.is_operator_of(request.user, int(tenant)):
             raise PermissionDenied
+        if model is None:
+            names = rules.device_attribute_suggestions(tenant_id=int(tenant), term=request.GET.get("term", "").strip())
+            return JsonResponse({"results": [{"id": n, "text": n} for n in names], "pagination": {"more": False}})
         return catalogue_page(request, model.objects.filter(tenant_id=tenant))
 
     @object_view(level=CHANGE, post_only=True)

@@ -42,6 +42,9 @@ class ExportConnection(models.Model):
     event_names = models.JSONField("selected events", default=list, blank=True)
     user_attributes = models.JSONField("user attributes", default=list, blank=True,
                                        help_text="Exported with each event, with user_id.")
+    # the seed: "user attributes and device attributes"; none chosen exports all of an event's own
+    device_attributes = models.JSONField("device attributes", default=list, blank=True,
+                                         help_text="Exported with each event; none chosen: all the event has.")
     frequency = models.CharField(max_length=16, choices=Frequency.choices, default=Frequency.EVERY_15_MINUTES)
     encryption = models.CharField("file encryption", max_length=8, choices=Encryption.choices,
                                   default=Encryption.NONE)
@@ -102,6 +105,8 @@ class ExportRun(Job):
     # the selection as it was when the run was created (None: all events)
     event_names = models.JSONField(null=True, blank=True)
     user_attributes = models.JSONField(default=list, blank=True)
+    # the device attributes chosen when the run was created ([]: all of each event's)
+    device_attributes = models.JSONField(default=list, blank=True)
     encrypted = models.BooleanField(default=False)
     # the whole destination, copied from the connection when the run was created (or re-pointed as a
     # whole, see exports.services.destination): upload, manifest and clean-up read only these, never

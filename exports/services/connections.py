@@ -43,6 +43,7 @@ PROBE_TEXT = b"mktops S3 export connection test. This object can be deleted.\n"
 
 
 SETTINGS_FIELDS = ("name", "bucket", "folder_path", "region", "all_events", "event_names", "user_attributes",
+                   "device_attributes",
                    "frequency", "encryption", "pgp_public_key", "pgp_fingerprint", "pgp_algorithm", "pgp_expires_at",
                    "kms_key_arn", "updated_at")
 

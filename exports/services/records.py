@@ -80,6 +80,7 @@ class RecordWriter:
         # the seed's records carry the hour as a string without padding ("6", "10")
         self.export_hour, self.export_day = str(made.hour), f"{made:%Y-%m-%d}"
         self.attributes = list(run.user_attributes or [])
+        self.device_attributes = list(run.device_attributes or [])
 
     def user_attributes(self, uid: str, raw: str | None) -> dict:
         selected = {}
@@ -89,6 +90,13 @@ class RecordWriter:
         selected["user_id"] = uid
         return selected
 
+    def device(self, raw: str | None) -> orjson.Fragment | dict:
+        """The event's device attributes: as ingested (never parsed) unless some were chosen."""
+        if not self.device_attributes:
+            return orjson.Fragment(raw) if raw else EMPTY
+        device = orjson.loads(raw) if raw else {}
+        return {name: device[name] for name in self.device_attributes if name in device}
+
     def line(self, row: tuple) -> bytes:
         (_, uid, event_type, code, name, uuid, when, source, ea, da, email, mobile, push) = row[:13]
         event = {
@@ -97,7 +105,7 @@ class RecordWriter:
             "event_source": source,
             "event_attributes": orjson.Fragment(ea) if ea else EMPTY,
             "event_uuid": uuid, "event_time": _epoch(when),
-            "device_attributes": orjson.Fragment(da) if da else EMPTY,
+            "device_attributes": self.device(da),
         }
         if email:
             event["email_id"] = email

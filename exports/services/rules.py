@@ -33,6 +33,7 @@ ERR_FREQUENCY = "Choose every 15 minutes, daily or weekly."
 ERR_EVENTS_NONE = "Choose at least one event, or export all events."
 ERR_EVENTS_UNKNOWN = "Not in this tenant's event catalogue: {names}."
 ERR_ATTRIBUTES_UNKNOWN = "Not among the user attributes seen for this tenant: {names}."
+ERR_DEVICE_ATTRIBUTE = "Device attribute names are 1-255 characters without control characters: {names}."
 ERR_KEY_REQUIRED = "PGP encryption is on: paste the tenant's armored PGP public key."
 ERR_KMS_ARN = ("A KMS key ARN looks like arn:aws:kms:<region>:<12-digit account>:key/<key id> "
                "(or …:alias/<alias name>).")
@@ -117,6 +118,29 @@ def attribute_errors(connection: ExportConnection) -> list[str]:
     return [ERR_ATTRIBUTES_UNKNOWN.format(names=", ".join(unknown))] if unknown else []
 
 
+def device_attribute_errors(connection: ExportConnection) -> list[str]:
+    """Any name an event may carry (device attributes have no catalogue: the picker suggests those of
+    the tenant's latest events); only what cannot be a key of a record is refused."""
+    bad = [str(n) for n in connection.device_attributes or []
+           if not isinstance(n, str) or not 1 <= len(n) <= 255 or CONTROL_RE.search(n)]
+    return [ERR_DEVICE_ATTRIBUTE.format(names=", ".join(repr(n) for n in bad))] if bad else []
+
+
+DEVICE_SAMPLE = 1000  # events read to suggest device attribute names
+
+
+def device_attribute_suggestions(*, tenant_id: int, term: str = "", limit: int = 20) -> list[str]:
+    """The device attribute names of the tenant's latest events containing `term`, sorted: a sample
+    (device attributes have no catalogue of their own), read through the (tenant, -id) index."""
+    from mktops.models import Event
+
+    names: set[str] = set()
+    for device in (Event.objects.filter(tenant_id=tenant_id).order_by("-id")
+                   .values_list("device_attributes", flat=True)[:DEVICE_SAMPLE]):
+        names.update(k for k in (device or {}) if term.lower() in k.lower())
+    return sorted(names)[:limit]
+
+
 def kms_errors(connection: ExportConnection) -> list[str]:
     arn = connection.kms_key_arn or ""
     if not arn:
@@ -160,6 +184,7 @@ def connection_validate(*, connection: ExportConnection) -> None:
         "frequency": [] if connection.frequency in Frequency.values else [ERR_FREQUENCY],
         "event_names": event_errors(connection),
         "user_attributes": attribute_errors(connection),
+        "device_attributes": device_attribute_errors(connection),
         "kms_key_arn": kms_errors(connection),
         "pgp_public_key": _key_errors(connection),
     }

@@ -88,7 +88,8 @@ def run_create(*, connection: ExportConnection, kind: str, from_seq: int, to_seq
         connection=connection, tenant_id=connection.tenant_id, kind=kind, from_seq=from_seq, to_seq=to_seq,
         window_start=window_start, window_end=window_end, by_event_time=by_event_time,
         event_names=None if connection.all_events else list(connection.event_names),
-        user_attributes=list(connection.user_attributes or []), **asdict(destination),
+        user_attributes=list(connection.user_attributes or []),
+        device_attributes=list(connection.device_attributes or []), **asdict(destination),
         export_timestamp=timestamp, next_attempt_at=now, created_at=now, requested_by=requested_by,
         object_key=key_under(destination.prefix, timestamp, destination.encrypted),
     )
