@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import smtplib
-import socket
 import ssl
 from email.utils import make_msgid
 
@@ -207,7 +206,8 @@ def _smtp_error(exc: BaseException, *, sender: str = "") -> Exception:
         return PlatformUnavailable(PlatformUnavailable.SERVER_ERROR, ERR_SMTP_LATER)
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return PlatformRefused(PlatformRefused.REFUSED, ERR_TLS)
-    if isinstance(exc, TimeoutError | socket.timeout):
+    # smtplib turns a timeout while reading a reply into SMTPServerDisconnected; the cause says which
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
         return PlatformUnavailable(PlatformUnavailable.TIMEOUT, ERR_TIMEOUT.format(seconds=_http.timeout_seconds()))
     return PlatformUnavailable(PlatformUnavailable.CONNECTION, ERR_CONNECTION)
 
