@@ -204,6 +204,7 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             path("catalogue/<str:kind>/", view(self.catalogue_view), name=f"{name}_catalogue"),
             path("<path:object_id>/test/", view(self.test_view), name=f"{name}_test"),
             path("<path:object_id>/pause/", view(self.pause_view), name=f"{name}_pause"),
+            path("<path:object_id>/run-now/", view(self.run_now_view), name=f"{name}_run_now"),
             path("<path:object_id>/resume/", view(self.resume_view), name=f"{name}_resume"),
             path("<path:object_id>/reexport/", view(self.reexport_view), name=f"{name}_reexport"),
             *super().get_urls(),
@@ -232,6 +233,17 @@ class ExportConnectionAdmin(TenantScopedAdmin):
         result = connections.connection_test(connection=obj, by=request.user)
         self.log_change(request, obj, f"Connection test: {result.message}")
         self.message_user(request, result.message, messages.SUCCESS if result.ok else messages.ERROR)
+        return self._back(obj)
+
+    @object_view(level=CHANGE, post_only=True)
+    def run_now_view(self, request, obj):
+        try:
+            message = connections.connection_run_now(connection=obj, by=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.log_change(request, obj, message)
+            self.message_user(request, message, messages.SUCCESS)
         return self._back(obj)
 
     @object_view(level=CHANGE, post_only=True)

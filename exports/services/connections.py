@@ -15,6 +15,7 @@ from exports.services.rules import connection_validate
 from exports.services.schedule import (
     RUN_TASK,
     connection_next_slot,
+    connection_schedule,
     last_ingested_seq,
     next_slot,
     run_create,
@@ -195,6 +196,40 @@ def _reexport_spans(connection: ExportConnection, start: datetime, end: datetime
     if bounds["first"] is None:
         return [(1, last_ingested_seq(connection.tenant_id))]
     return seq_spans(bounds["first"], bounds["last"])
+
+
+ERR_RUN_NOW_PAUSED = "The connection is paused: resume it first, then Run now."
+MSG_RUN_NOW = "Run now: the events pending now go to {key}; the schedule goes on as before."
+MSG_RUN_NOW_NOTHING = "Run now: nothing to export, every event ingested so far has been exported."
+MSG_RUN_NOW_ACTIVE = ("Run now: the current file ({key}) is not written yet; it was made due now and holds the "
+                      "pending events (the next file takes what arrives after it).")
+
+
+@transaction.atomic
+def connection_run_now(*, connection: ExportConnection, by=None) -> str:
+    """Export what is pending now, into the normal path, instead of waiting for the next slot; the
+    schedule is not moved. Returns the sentence for the operator; ValidationError when it may not run."""
+    if not connection.tenant.s3_export_enabled:
+        raise ValidationError(ERR_NOT_ENTITLED)
+    if connection.paused:
+        raise ValidationError(ERR_RUN_NOW_PAUSED)
+    now = clock.now()
+    active = (ExportRun.objects.filter(connection=connection, kind=RunKind.SCHEDULED, status__in=ACTIVE)
+              .order_by("id").first())
+    if active is not None:
+        # one scheduled run at a time keeps the watermark simple: hurry the one there is
+        run_retry_now(run=active, by=by)
+        message, run = MSG_RUN_NOW_ACTIVE.format(key=active.object_key), active
+    else:
+        # due now for this once; connection_schedule then sets the next slot of its frequency
+        ExportConnection.objects.filter(pk=connection.pk).update(next_run_at=now)
+        run = connection_schedule(connection_id=connection.pk, now=now)
+        message = MSG_RUN_NOW.format(key=run.object_key) if run else MSG_RUN_NOW_NOTHING
+        if run is not None:
+            enqueue_on_commit(RUN_TASK, run.pk)
+    audit_log_write(user=by, action="s3_export.run_now", tenant=connection.tenant, obj=connection,
+                    detail={"run": run.pk if run else None})
+    return message
 
 
 def run_retry_now(*, run: ExportRun, by=None) -> bool:
