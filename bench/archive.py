@@ -15,6 +15,12 @@ configured DATABASE_URL (a separate `<name>_archbench` database on PostgreSQL, a
    archive's ingest receiver connected (archive on) and disconnected (off); best of 3
    alternated runs each.
    Target: on / off at least 0.9.
+3. S Email Sent events archived to a tenant's SFTP server: OpenSSH sshd on loopback, started as
+   tests/fixtures/servers.py starts it (its SftpServer; needs root for the system users), key
+   login. The archive's task in batches (a batch shares its SSH sessions) next to
+   one login per file (mktops.storage.sftp.put_file in a loop, what each write did before) and
+   the floor: a plain paramiko put loop of the same bytes over one session.
+   Target: at least 0.5 of the floor (two writer threads, a rename per file for atomic files).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ def configure(database_url: str, endpoint: str, bucket: str) -> None:
         SECURE_SSL_REDIRECT="0", MKTOPS_STATIC_MANIFEST="0", LOG_LEVEL="ERROR",
         AWS_S3_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
         AWS_S3_REGION_NAME="us-east-1", MKTOPS_ARCHIVE_BUCKET=bucket, DJANGO_SETTINGS_MODULE="mktops.settings",
+        MKTOPS_ALLOW_PRIVATE_TARGETS="1",  # the SFTP figure's sshd listens on loopback
     )
     os.environ.pop("REDIS_URL", None)
     import django
@@ -86,11 +93,14 @@ class Api:
 
 
 def tenant(slug: str, archive: bool):
-    from mktops import services
+    from archive.models import ArchiveSettings
+    from mktops import clock, services
 
     t = services.tenant_create(slug=slug, name=slug)
     t.archive_enabled = archive
     t.save()
+    # the destination chosen and confirmed, as an operator does before messages are written
+    ArchiveSettings.objects.update_or_create(tenant=t, defaults={"locked_at": clock.now()})
     return t
 
 
@@ -175,11 +185,78 @@ def bench_ingest(events: int) -> tuple[float, float]:
     return on, off
 
 
+def bench_sftp(messages: int, batch: int) -> tuple[float, float, float]:
+    """(archive files/s, one-login-per-file files/s, plain paramiko floor files/s)."""
+    from archive import tasks
+    from archive.models import ArchivedMessage, ArchiveSettings, Destination
+    from mktops.models import SentMessage
+    from mktops.storage import sftp
+    from tests.fixtures.servers import SftpServer
+
+    server = SftpServer().start()
+    try:
+        target = server.target("key")
+        t = tenant("archbench-sftp", archive=True)
+        ArchiveSettings.objects.update_or_create(tenant=t, defaults={
+            "destination": Destination.SFTP, "sftp_host": target.host, "sftp_port": target.port,
+            "sftp_username": target.username, "sftp_private_key": target.private_key,
+            "sftp_host_key_fingerprint": target.host_key_fingerprint, "sftp_folder": target.folder})
+        api = Api(t)
+        events = [email_event(i, "sftp") for i in range(messages)]
+        for start in range(0, messages, 1000):
+            api.post(events[start:start + 1000])
+        ids = list(SentMessage.objects.filter(tenant=t).order_by("event_id").values_list("event_id", flat=True))
+        started = time.perf_counter()
+        for start in range(0, len(ids), batch):
+            tasks.deliver_events(t.pk, ids[start:start + batch])
+        archive_rate = messages / (time.perf_counter() - started)
+        rows = list(ArchivedMessage.objects.filter(tenant=t).values_list("outcome", "key"))
+        stored = [key for outcome, key in rows if outcome == "stored"]
+        assert len(stored) == messages, f"only {len(stored)} of {messages} stored on SFTP"
+        bodies = [server.read(key) for key in stored]
+
+        per_file = bodies[:max(20, messages // 10)]  # slow: a sample is enough
+        started = time.perf_counter()
+        for i, body in enumerate(per_file):
+            sftp.put_file(target, f"per-file/{i}.eml", body)
+        per_file_rate = len(per_file) / (time.perf_counter() - started)
+
+        floor_rate = _paramiko_floor(target, bodies)
+    finally:
+        server.close()
+    return archive_rate, per_file_rate, floor_rate
+
+
+def _paramiko_floor(target, bodies: list[bytes]) -> float:
+    """A plain paramiko put loop over one session (the socket from mktops.net, as every connection)."""
+    import io
+
+    import paramiko
+
+    from mktops import net
+
+    transport = paramiko.Transport(net.connect_tcp(target.host, target.port, timeout=10))
+    transport.connect(username=target.username, pkey=paramiko.Ed25519Key.from_private_key(
+        io.StringIO(target.private_key)))
+    client = paramiko.SFTPClient.from_transport(transport)
+    try:
+        client.mkdir(f"{target.folder}/floor")
+        started = time.perf_counter()
+        for i, body in enumerate(bodies):
+            client.putfo(io.BytesIO(body), f"{target.folder}/floor/{i}.eml", confirm=False)
+        return len(bodies) / (time.perf_counter() - started)
+    finally:
+        client.close()
+        transport.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=200, help="rows per archive task (as the sweeper enqueues)")
+    parser.add_argument("--sftp-messages", type=int, default=1000)
+    parser.add_argument("--only-sftp", action="store_true", help="skip the S3 and ingestion figures")
     args = parser.parse_args()
 
     server, endpoint = start_moto()
@@ -189,13 +266,22 @@ def main() -> None:
         configure(url, endpoint, bucket)
         s3_client(endpoint).create_bucket(Bucket=bucket)
         engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
-        # best of alternated rounds: moto's speed on this machine varies from run to run
-        rates = [bench_archive(args.messages, args.batch, endpoint, bucket, r) for r in range(ROUNDS)]
-        archive_rate, floor_rate = max(a for a, _ in rates), max(f for _, f in rates)
-        on, off = bench_ingest(args.events)
+        sftp_rate, per_file_rate, sftp_floor = bench_sftp(args.sftp_messages, args.batch)
+        if not args.only_sftp:
+            # best of alternated rounds: moto's speed on this machine varies from run to run
+            rates = [bench_archive(args.messages, args.batch, endpoint, bucket, r) for r in range(ROUNDS)]
+            archive_rate, floor_rate = max(a for a, _ in rates), max(f for _, f in rates)
+            on, off = bench_ingest(args.events)
     finally:
         stop(server)
-    print(f"database: {engine}; S3: moto server on loopback")
+    print(f"database: {engine}; S3: moto server on loopback; SFTP: OpenSSH sshd on loopback")
+    print(f"sftp archive: {sftp_rate:8.0f} files/s  ({args.sftp_messages} emails, archive.tasks.deliver_events in "
+          f"batches of {args.batch}, sessions shared per batch)")
+    print(f"sftp one login per file: {per_file_rate:8.0f} files/s  (mktops.storage.sftp.put_file loop)")
+    print(f"sftp floor:   {sftp_floor:8.0f} files/s  (plain paramiko putfo loop over one session, same bytes)")
+    print(f"sftp archive / floor: {sftp_rate / sftp_floor:.2f}  (target >= 0.5)")
+    if args.only_sftp:
+        return
     print(f"archive: {archive_rate:8.0f} msgs/s  ({args.messages} emails, archive.tasks.deliver_events in batches "
           f"of {args.batch})")
     print(f"floor:   {floor_rate:8.0f} msgs/s  (plain boto3 put_object loop, same bytes, fresh server; "

@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from archive.models import ArchivedMessage, ArchiveSettings, Destination, InternalCopy, Outcome
-from archive.services.destinations import DeliveryError, Target, destination_write, target_for
+from archive.services.destinations import DeliveryError, Target, destination_write, store_batch, target_for
 from archive.services.paths import path_render, path_template_for
 from archive.services.render import attachments_named, content_type_of, message_render
 from mktops import clock
@@ -181,14 +181,16 @@ def archived_messages_deliver(*, pks: list[int]) -> list[ArchivedMessage]:
     kinds = {cfg.destination for cfg in configs.values()}  # what target_for(cfg).kind will be
     threads = min([WRITE_THREADS.get(k, DEFAULT_WRITE_THREADS) for k in kinds] or [1])
     prepared = (_prepare(r, events.get(r.event_id), copies.get(r.pk), configs[r.tenant_id]) for r in rows)
-    if threads > 1 and len(rows) > 1:
-        # each message is handed to a writer as soon as it is rendered: this thread
-        # renders the next while the writers wait on the destination
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            futures = [pool.submit(_write, p) for p in prepared]
-            done = [f.result() for f in futures]
-    else:
-        done = [_write(p) for p in prepared]
+    # one SFTP login per batch (per writer thread), not one per file
+    with store_batch():
+        if threads > 1 and len(rows) > 1:
+            # each message is handed to a writer as soon as it is rendered: this thread
+            # renders the next while the writers wait on the destination
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                futures = [pool.submit(_write, p) for p in prepared]
+                done = [f.result() for f in futures]
+        else:
+            done = [_write(p) for p in prepared]
     _record_successes([p for p in done if p.error is None], configs, set(copies))
     for p in done:
         if p.error is not None:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -71,6 +72,9 @@ class Store:
 
     def read(self, key: str) -> bytes:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the store holds for a batch (the SFTP store's sessions)."""
 
     def probe(self) -> str:
         """Write and remove a probe file; returns what was checked."""
@@ -189,18 +193,33 @@ class TenantBucketStore(Store):
 
 
 class SftpStore(Store):
-    """The tenant's SFTP server: write-only for the platform."""
+    """The tenant's SFTP server: write-only for the platform. Within a batch (`store_batch`) its
+    writes share the SSH sessions of one pool; alone, each write logs in and out."""
 
     kind = Destination.SFTP
     readable = False
 
     def __init__(self, target):
         self.target = target
+        self.pool = None
 
     def write(self, key: str, data: bytes, *, content_type: str = "", sha256: str = "") -> None:
         from mktops.storage import sftp
 
-        sftp.put_file(self.target, key, data)
+        if self.pool is not None:
+            self.pool.put_file(key, data)
+        else:
+            sftp.put_file(self.target, key, data)
+
+    def open_pool(self) -> None:
+        from mktops.storage import sftp
+
+        self.pool = sftp.SessionPool(self.target)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
     def read(self, key: str) -> bytes:
         raise DeliveryError("other", "Messages stored on the tenant's SFTP server cannot be read back.")
@@ -219,6 +238,37 @@ def _folder_prefix(folder: str) -> str:
     return f"{folder}/" if folder else ""
 
 
+_batch = threading.local()
+
+
+@contextlib.contextmanager
+def store_batch() -> Iterator[None]:
+    """Within the block, `target_for` gives one SFTP store per tenant and destination, whose writes
+    reuse its open SSH sessions; they are closed at the end (a batch logs in once, not per file)."""
+    if getattr(_batch, "stores", None) is not None:  # nested: the outer batch owns the stores
+        yield
+        return
+    _batch.stores = {}
+    try:
+        yield
+    finally:
+        stores, _batch.stores = _batch.stores, None
+        for store in stores.values():
+            store.close()
+
+
+def _sftp_store(cfg: ArchiveSettings) -> Store:
+    stores = getattr(_batch, "stores", None)
+    if stores is None:
+        return SftpStore(_sftp_target(cfg))
+    target = _sftp_target(cfg)
+    # keyed by the whole target: settings changed during the batch get a store of their own
+    if target not in stores:
+        stores[target] = SftpStore(target)
+        stores[target].open_pool()
+    return stores[target]
+
+
 def target_for(cfg: ArchiveSettings) -> Store:
     """The store the tenant's settings name."""
     lock = {"lock_mode": cfg.object_lock_mode, "lock_days": cfg.object_lock_days}
@@ -230,7 +280,7 @@ def target_for(cfg: ArchiveSettings) -> Store:
         return TenantBucketStore(target, prefix=_folder_prefix(cfg.s3_folder), kms_key_id=cfg.s3_kms_key_arn,
                                  **lock)
     if cfg.destination == Destination.SFTP:
-        return SftpStore(_sftp_target(cfg))
+        return _sftp_store(cfg)
     return platform_store(**lock)
 
 

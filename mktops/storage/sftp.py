@@ -3,7 +3,8 @@
 A tenant's SFTP server is reached through an `SftpTarget`: host and port,
 password or private-key login, the server's pinned host key fingerprint and the
 base folder files go under. Every call opens its own connection (or use
-`session(target)` for several operations on one connection) and closes it.
+`session(target)` for several operations on one connection, or a `SessionPool` for a batch of
+writes from several threads) and closes it.
 
 The host key is always verified against the pinned fingerprint
 (`SHA256:<base64>` as `ssh-keygen -lf` prints it; `MD5:aa:bb:…` is accepted
@@ -33,6 +34,7 @@ import io
 import posixpath
 import socket
 import stat
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -303,6 +305,9 @@ class Session:
     def __init__(self, target: SftpTarget, sftp: paramiko.SFTPClient):
         self.target = target
         self.sftp = sftp
+        # folders this session has seen or made: a batch of files into one day's folder checks
+        # the base folder and makes the day's folder once, not once per file
+        self._known_dirs: set[str] = set()
 
     # paths
     @property
@@ -342,9 +347,11 @@ class Session:
                             f"{self.target.folder!r} on {self.target.address} is a file, not a folder.")
 
     def _makedirs(self, directory: str) -> None:
+        if directory in self._known_dirs:
+            return
         missing = []
         current = directory
-        while current not in (self.base, "", ".", "/"):
+        while current not in (self.base, "", ".", "/") and current not in self._known_dirs:
             try:
                 self.sftp.stat(current)
                 break
@@ -362,10 +369,13 @@ class Session:
                     self.sftp.stat(path)
                     continue
                 raise self._explain(exc, "create the folder", path) from exc
+        self._known_dirs.add(directory)
 
     def put_file(self, relative_path: str, data: bytes) -> None:
         path = self.path(relative_path)
-        self.check_folder()
+        if self.base not in self._known_dirs:
+            self.check_folder()
+            self._known_dirs.add(self.base)
         self._makedirs(posixpath.dirname(path))
         temp = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.{uuid.uuid4().hex[:12]}.part")
         try:
@@ -441,6 +451,66 @@ def session(target: SftpTarget) -> Iterator[Session]:
             sftp.close()
     finally:
         transport.close()
+
+
+class SessionPool:
+    """Sessions to one target kept open for a batch of writes: each `put_file` takes an idle
+    session (or opens one; at most one per thread writing at the same time) and gives it back.
+
+    A session that failed mid-write is closed, not reused. When opening a session fails (refused
+    login, changed host key, a host not allowed, down), the error is kept and raised again for the
+    rest of the batch without connecting again: a batch of 200 files makes one failed login, not 200.
+    `close()` closes every session; a pool is for one batch, not for the life of a process."""
+
+    def __init__(self, target: SftpTarget):
+        self.target = target
+        self._idle: list[tuple[contextlib.ExitStack, Session]] = []
+        self._lock = threading.Lock()
+        self._open_error: SftpError | None = None
+        self.opened = 0  # sessions opened (logins), for the benchmark and the tests
+
+    def _take(self) -> tuple[contextlib.ExitStack, Session]:
+        with self._lock:
+            if self._open_error is not None:
+                raise self._open_error
+            if self._idle:
+                return self._idle.pop()
+        stack = contextlib.ExitStack()
+        try:
+            opened = stack.enter_context(session(self.target))
+        except SftpError as exc:
+            with self._lock:
+                self._open_error = exc
+            raise
+        with self._lock:
+            self.opened += 1
+        return stack, opened
+
+    def put_file(self, relative_path: str, data: bytes) -> None:
+        stack, current = self._take()
+        try:
+            current.put_file(relative_path, data)
+        except SftpError as exc:
+            if exc.reason in (SftpError.UNREACHABLE, SftpError.OTHER):
+                stack.close()  # the connection may be broken: the next file gets a fresh one
+                raise
+            self._give_back(stack, current)  # permission or folder: the session itself is fine
+            raise
+        except BaseException:
+            stack.close()
+            raise
+        self._give_back(stack, current)
+
+    def _give_back(self, stack: contextlib.ExitStack, current: Session) -> None:
+        with self._lock:
+            self._idle.append((stack, current))
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for stack, _ in idle:
+            with contextlib.suppress(Exception):
+                stack.close()
 
 
 # --- the contract the feature apps use ---------------------------------------------
