@@ -84,11 +84,18 @@ def bind_form_class(channel_type: str) -> type[forms.Form]:
 
 class HistoryInline(ReadOnlyInline):
     model = ChannelHistory
-    fields = ("at", "by", "from_state", "to_state", "why", "account_id")
+    fields = ("at", "who", "from_state", "to_state", "why", "account_id")
     readonly_fields = fields
     verbose_name_plural = "History"
     max_num = 0
     ordering = ("-at", "-id")
+
+    @admin.display(description="by")
+    def who(self, obj):
+        # the bind job acts for nobody: the platform's answer moved the channel
+        if obj.by is not None:
+            return obj.by
+        return "mktops (the platform's answer)" if obj.from_state == ChannelState.BINDING else "—"
 
 
 # --- the admin -----------------------------------------------------------------------------------
