@@ -29,7 +29,7 @@ ERR_FILE_SIZE = f"The file is over {MAX_IMPORT_BYTES // (1024 * 1024)} MB; split
 ERR_FILE_LINES = f"The file has more than {MAX_IMPORT_LINES} lines; split it."
 ERR_FILE_ENCODING = "The file must be UTF-8 text (CSV)."
 ERR_HEADER = ("The first line must name the columns: channel, address, status and optionally error_reason "
-              "(comma-separated).")
+              "(comma-separated); the other columns of an export are read past.")
 ERR_COLUMNS = "This line has more values than the header names columns."
 
 
@@ -56,7 +56,8 @@ def _rows(content: bytes) -> csv.DictReader:
         raise ValidationError({"file": ERR_FILE_ENCODING}) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in reader.fieldnames or []]
-    if not set(REQUIRED_COLUMNS) <= set(header) or set(header) - set(IMPORT_COLUMNS):
+    # an export's other columns are read past, so an export can be imported again
+    if not set(REQUIRED_COLUMNS) <= set(header) or set(header) - set(IMPORT_COLUMNS) - set(EXPORT_COLUMNS):
         raise ValidationError({"file": ERR_HEADER})
     reader.fieldnames = header
     return reader
