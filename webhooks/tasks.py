@@ -6,49 +6,48 @@ import logging
 from datetime import timedelta
 from time import sleep
 
-from django.db.models import Q
-
 from mktops import clock
-from mktops.jobs import JobStatus, claim, due_ids, enqueue
-from webhooks.models import Endpoint, EndpointStatus, Message
+from mktops.jobs import JobStatus, due_ids, enqueue
+from webhooks import http
+from webhooks.models import Endpoint, Message
 from webhooks.services import delivery
 
 log = logging.getLogger(__name__)
 
-BATCH = 50
 # a retry due within this many seconds (the first one, 5 s) is waited for in the task
 WAIT_IN_TASK_SECONDS = 10
 
 
-def _due(endpoint_id: int) -> list[int]:
-    # oldest first: one endpoint's deliveries go out in event order
-    ids = due_ids(Message, limit=BATCH, extra=Q(endpoint_id=endpoint_id))
-    return sorted(ids)
+def deliver_endpoint(endpoint_id: int, wait_seconds: int = WAIT_IN_TASK_SECONDS, batch: int | None = None) -> int:
+    """Send this endpoint's due messages in event order, a batch at a time over one keep-alive
+    connection. Returns deliveries made.
 
-
-def deliver_endpoint(endpoint_id: int, wait_seconds: int = WAIT_IN_TASK_SECONDS) -> int:
-    """Send this endpoint's due messages one after the other, oldest first. Returns deliveries made.
-
-    One task per endpoint: a slow endpoint holds up only its own queue. A retry due within
-    `wait_seconds` is waited for here; later ones go back to the sweeper.
+    One task per endpoint: a slow endpoint holds up only its own queue. While another worker is
+    sending this endpoint's messages the task ends at once (that worker carries on with the rest).
+    A retry due within `wait_seconds` is waited for here; later ones go back to the sweeper.
     """
     delivered = 0
-    while True:
-        if not Endpoint.objects.filter(pk=endpoint_id, status=EndpointStatus.ACTIVE).exists():
-            return delivered
-        due = _due(endpoint_id)
-        if not due:
-            if not _wait_for_a_short_retry(endpoint_id, wait_seconds):
+    sender: http.Sender | None = None
+    try:
+        while True:
+            rows = delivery.messages_claim_next(endpoint_id=endpoint_id, limit=batch or delivery.BATCH)
+            if rows is None:
                 return delivered
-            continue
-        for pk in due:
-            # one row claimed at a time: its lease covers one attempt (15 s at most), where a
-            # batch's would have to cover every attempt before it
-            row = claim(Message, pk)
-            if row is None:  # another worker has it, or it was paused meanwhile
+            if not rows:
+                if not _wait_for_a_short_retry(endpoint_id, wait_seconds):
+                    return delivered
                 continue
-            attempt = delivery.message_send(message=row)
-            delivered += bool(attempt and row.status == JobStatus.DONE)
+            endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
+            if endpoint is None:  # deleted meanwhile, its messages with it
+                return delivered
+            if sender is None or sender.url != endpoint.url:
+                if sender is not None:
+                    sender.close()
+                sender = http.Sender(endpoint.url)
+            delivered += delivery.messages_send(endpoint=endpoint, messages=rows, sender=sender)
+    finally:
+        if sender is not None:
+            sender.close()
 
 
 def _wait_for_a_short_retry(endpoint_id: int, wait_seconds: int) -> bool:

@@ -1,8 +1,10 @@
 """Delivery: the rows for ingested events, the signed POST, the outcome and the retry policy.
 
-A Message is a `mktops.jobs.Job` row: the receiver makes it, a task claims it
-and calls `message_send`, whose outcome (`succeed`, `retry_at`, `fail`) is
-written only while the row is still this attempt's.
+A Message is a `mktops.jobs.Job` row: the receiver makes it (one INSERT per
+ingested batch), a task claims the endpoint's next due messages in event order
+(`messages_claim_next`) and sends them over one keep-alive connection
+(`messages_send`); the outcomes are written in bulk, each only while the row is
+still this attempt's.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from email.utils import parsedate_to_datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 
 from mktops import clock, ratelimit
 from mktops.errors import OutsideError
-from mktops.jobs import ACTIVE, JobStatus, claim, enqueue_on_commit
-from mktops.models import Event, Tenant
+from mktops.jobs import ACTIVE, JobStatus, claim, claim_many, due_filter, enqueue_on_commit, gone_after, worker_name
+from mktops.models import Event, Tenant, WorkerHeartbeat
 from mktops.services import audit_log_write
 from webhooks import http
 from webhooks.models import EVENT_TYPES, Attempt, Endpoint, EndpointStatus, Message, Outcome
@@ -40,6 +43,10 @@ TYPE_UNKNOWN = "Choose one of the event types."
 NOT_FINISHED = "This delivery is still being attempted; resend it once it has finished."
 
 TASK = "webhooks.tasks.deliver_endpoint"
+# messages one task claims and sends at a time, over one connection
+BATCH = 100
+# successes are written together at most this long after they were sent
+FLUSH_SECONDS = 0.5
 BACKFILL_SCAN = 5000
 
 
@@ -159,15 +166,16 @@ def _describe(response: http.Response) -> tuple[str, str]:
                                 "authentication and that it accepts JSON POSTs.")
 
 
-def attempt_once(*, endpoint: Endpoint, message: Message) -> tuple[Attempt, http.Response | None]:
-    """POST the message once; the Attempt row (not saved yet) and the answer. The caller saves the
-    row with the job's outcome in one transaction (one commit instead of two per delivery)."""
+def attempt_once(*, endpoint: Endpoint, message: Message,
+                 sender: http.Sender | None = None) -> tuple[Attempt, http.Response | None]:
+    """POST the message once (over `sender`'s connection, or one of its own); the Attempt row (not
+    saved yet) and the answer. The caller saves attempts with the jobs' outcomes, in bulk."""
     body = message.body.encode()
     headers = headers_for(endpoint=endpoint, message=message, body=body)
     started = clock.now()
     response = None
     try:
-        response = http.post(endpoint.url, body, headers)
+        response = sender.post(body, headers) if sender else http.post(endpoint.url, body, headers)
         outcome, error = _describe(response)
     except OutsideError as exc:
         outcome, error = exc.reason, exc.message
@@ -181,34 +189,136 @@ def attempt_once(*, endpoint: Endpoint, message: Message) -> tuple[Attempt, http
     return attempt, response
 
 
+# --- a batch per endpoint, in event order, over one connection ------------------------
+def _being_sent(*, endpoint_id: int, now) -> bool:
+    """Some of the endpoint's messages are held by a live worker (lease running, still beating)."""
+    gone = WorkerHeartbeat.objects.filter(seen_at__lt=now - gone_after()).values("owner")
+    return Message.objects.filter(endpoint_id=endpoint_id, status=JobStatus.RUNNING, is_test=False,
+                                  lease_until__gte=now).exclude(lease_owner__in=gone).exists()
+
+
+def messages_claim_next(*, endpoint_id: int, limit: int = BATCH) -> list[Message] | None:
+    """The endpoint's next due messages in event order, claimed by this worker ([] when none is due).
+
+    None when the endpoint is not active, or while another worker is sending some of its messages:
+    one sender per endpoint at a time is what keeps its deliveries in event order. The endpoint's
+    row lock makes two workers' claims take turns (SQLite's IMMEDIATE transactions do the same).
+    """
+    now = clock.now()
+    with transaction.atomic():
+        active = Endpoint.objects.select_for_update().filter(pk=endpoint_id, status=EndpointStatus.ACTIVE)
+        if not list(active.values_list("pk", flat=True)) or _being_sent(endpoint_id=endpoint_id, now=now):
+            return None
+        return claim_many(Message, _due_ids(endpoint_id=endpoint_id, now=now, limit=limit), now=now)
+
+
+def _due_ids(*, endpoint_id: int, now, limit: int) -> list[int]:
+    """The endpoint's first due rows by pk (rows are made in event order; a retry due again takes
+    its place in that order). One index range per status on (endpoint, status, id): delivered rows
+    are never read, however many there are; `claim_many` checks each is still due."""
+    ids: list[int] = []
+    for status in (JobStatus.PENDING, JobStatus.RETRYING):
+        ids += Message.objects.filter(endpoint_id=endpoint_id, status=status, next_attempt_at__lte=now,
+                                      is_test=False).order_by("pk").values_list("pk", flat=True)[:limit]
+    # abandoned rows (their worker died): none while the endpoint is being sent, few otherwise
+    ids += Message.objects.filter(due_filter(now), endpoint_id=endpoint_id, status=JobStatus.RUNNING,
+                                  is_test=False).values_list("pk", flat=True)[:limit]
+    return sorted(ids)[:limit]
+
+
+def messages_send(*, endpoint: Endpoint, messages: list[Message], sender: http.Sender) -> int:
+    """Send claimed messages one after the other over the sender's connection; returns deliveries.
+
+    Attempts and outcomes are written in bulk, one transaction per flush: every `FLUSH_SECONDS`
+    or at the batch's end for successes, at once after a failure (it may disable the endpoint).
+    After each flush the endpoint is read again: paused, disabled, deleted or given a new URL,
+    the rest of the batch is handed back unattempted.
+    """
+    delivered, sent, flushed_at = 0, [], time.monotonic()
+    for i, message in enumerate(messages):
+        _keep_lease(messages[i:])
+        attempt, response = attempt_once(endpoint=endpoint, message=message, sender=sender)
+        sent.append((message, attempt, response))
+        last = i == len(messages) - 1
+        if attempt.outcome != Outcome.SUCCESS or last or time.monotonic() - flushed_at >= FLUSH_SECONDS:
+            delivered += _record(endpoint=endpoint, sent=sent)
+            sent, flushed_at = [], time.monotonic()
+            if last:
+                break
+            fresh = Endpoint.objects.filter(pk=endpoint.pk).first()
+            if fresh is None or fresh.status != EndpointStatus.ACTIVE or fresh.url != endpoint.url:
+                _release(messages[i + 1:], due=fresh is not None and fresh.status == EndpointStatus.ACTIVE)
+                break
+            endpoint = fresh
+    return delivered
+
+
+def _keep_lease(rest: list[Message]) -> None:
+    """Extend the lease of the batch's unsent rows before it could run out under a slow endpoint."""
+    now = clock.now()
+    if not rest or rest[0].lease_until - now >= 2 * timedelta(seconds=http.TIMEOUT_SECONDS):
+        return
+    until = now + Message.LEASE
+    Message.objects.filter(pk__in=[m.pk for m in rest], status=JobStatus.RUNNING, lease_owner=worker_name()) \
+        .update(lease_until=until)
+    for m in rest:
+        m.lease_until = until
+
+
+def _release(rest: list[Message], *, due: bool) -> None:
+    """Hand unattempted claimed rows back: the attempt they were counted for was not made."""
+    if not rest:
+        return
+    Message.objects.filter(pk__in=[m.pk for m in rest], status=JobStatus.RUNNING, lease_owner=worker_name()) \
+        .update(status=Case(When(attempts=1, then=Value(JobStatus.PENDING)), default=Value(JobStatus.RETRYING)),
+                attempts=F("attempts") - 1, next_attempt_at=clock.now() if due else None,  # paused: for resume
+                lease_until=None, lease_owner="")
+
+
+def _record(*, endpoint: Endpoint, sent: list[tuple[Message, Attempt, http.Response | None]]) -> int:
+    """One transaction: the attempt rows (every attempt made is logged), the successes in one UPDATE
+    per attempt number (each only while the row is still this attempt's), a failure's outcome."""
+    now = clock.now()
+    succeeded = [m for m, a, _ in sent if a.outcome == Outcome.SUCCESS]
+    with transaction.atomic():
+        Attempt.objects.bulk_create([a for _, a, _ in sent])
+        won = 0
+        for attempts in {m.attempts for m in succeeded}:
+            won += Message.objects.filter(pk__in=[m.pk for m in succeeded if m.attempts == attempts],
+                                          status=JobStatus.RUNNING, attempts=attempts).update(
+                status=JobStatus.DONE, finished_at=now, next_attempt_at=None, last_error="",
+                lease_until=None, lease_owner="")
+        if succeeded and endpoint.failing_since is not None:
+            Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+            endpoint.failing_since = None
+        for message, attempt, response in sent:
+            if attempt.outcome != Outcome.SUCCESS:
+                _record_outcome(endpoint=endpoint, message=message, attempt=attempt, response=response)
+    return won
+
+
 def message_send(*, message: Message) -> Attempt | None:
-    """Deliver a claimed row once and record the outcome; None when its endpoint is not active."""
+    """Deliver one claimed row once and record the outcome; None when its endpoint is not active."""
     endpoint = Endpoint.objects.get(pk=message.endpoint_id)
     if endpoint.status != EndpointStatus.ACTIVE:
-        # paused or disabled since it was claimed: keep it for the resume
-        message.retry_at(None, "", attempts=message.attempts - 1)
+        _release([message], due=False)  # paused or disabled since it was claimed: kept for the resume
         return None
     attempt, response = attempt_once(endpoint=endpoint, message=message)
-    with transaction.atomic():
-        attempt.save()
-        _record_outcome(endpoint=endpoint, message=message, attempt=attempt, response=response)
+    _record(endpoint=endpoint, sent=[(message, attempt, response)])
     return attempt
 
 
 def _record_outcome(*, endpoint: Endpoint, message: Message, attempt: Attempt,
                     response: http.Response | None) -> None:
+    """A failed attempt's outcome: retry on the schedule, fail, or disable the endpoint."""
     now = clock.now()
-    if attempt.outcome == Outcome.SUCCESS:
-        message.succeed()
-        if endpoint.failing_since is not None:
-            Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-        return
     if response is not None and response.status == 410:
         message.fail(DISABLED_GONE)
         endpoint_disable(endpoint=endpoint, reason=DISABLED_GONE)
         return
     if endpoint.failing_since is None:
         Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
+        endpoint.failing_since = now
     elif now - endpoint.failing_since >= DISABLE_AFTER:
         message.fail(attempt.error)
         endpoint_disable(endpoint=endpoint, reason=DISABLED_FAILING)
@@ -220,8 +330,8 @@ def _record_outcome(*, endpoint: Endpoint, message: Message, attempt: Attempt,
     if response is not None and response.status in (429, 503):
         # never sooner than the schedule (a Retry-After of 0 would make a hot loop), later if asked
         wait = max(wait, _retry_after(response) or wait)
-    # counted from the attempt's start (its claim), as the schedule promises
-    message.retry_at(message.last_attempt_at + wait, attempt.error)
+    # counted from the attempt's start, as the schedule promises (a batch's rows start one by one)
+    message.retry_at(attempt.at + wait, attempt.error, last_attempt_at=attempt.at)
 
 
 def endpoint_disable(*, endpoint: Endpoint, reason: str) -> None:
