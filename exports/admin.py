@@ -8,7 +8,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,6 +27,7 @@ from mktops.forms import forget_posted
 from mktops.models import EventName, Role, UserAttributeName
 
 RECENT_RUNS = 20
+MSG_FIX_FIRST = "Nothing was tested: fix the fields marked below first."
 
 
 # the catalogue a picker of the form draws from, by the endpoint's <kind>
@@ -202,6 +203,7 @@ class ExportConnectionAdmin(TenantScopedAdmin):
         view = self.admin_site.admin_view
         return [
             path("catalogue/<str:kind>/", view(self.catalogue_view), name=f"{name}_catalogue"),
+            path("test-unsaved/", view(self.test_unsaved_view), name=f"{name}_test_unsaved"),
             path("<path:object_id>/test/", view(self.test_view), name=f"{name}_test"),
             path("<path:object_id>/pause/", view(self.pause_view), name=f"{name}_pause"),
             path("<path:object_id>/run-now/", view(self.run_now_view), name=f"{name}_run_now"),
@@ -227,6 +229,21 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             names = rules.device_attribute_suggestions(tenant_id=int(tenant), term=request.GET.get("term", "").strip())
             return JsonResponse({"results": [{"id": n, "text": n} for n in names], "pagination": {"more": False}})
         return catalogue_page(request, model.objects.filter(tenant_id=tenant))
+
+    @method_decorator(sensitive_post_parameters("pgp_public_key"))
+    def test_unsaved_view(self, request):
+        """Test connection from the add form, before saving: the form's rules, then the same probe as
+        on a saved connection (and the same per-tenant limit). Nothing is saved; JSON for the page's script."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = self.get_form(request, None, change=False)(request.POST)
+        if not form.is_valid():
+            errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+            return JsonResponse({"ok": False, "message": MSG_FIX_FIRST, "errors": errors})
+        result = connections.connection_test(connection=form.instance, by=request.user)
+        return JsonResponse({"ok": result.ok, "message": result.message, "errors": {}})
 
     @object_view(level=CHANGE, post_only=True)
     def test_view(self, request, obj):

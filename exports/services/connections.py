@@ -122,15 +122,17 @@ def connection_test(*, connection: ExportConnection, by=None) -> CheckResult:
     """Upload a small probe (encrypted when PGP is on) and say whether it worked, and if not, why;
     the probe's key is the result's `detail`. At most ratelimit.CONNECTION_TESTS per tenant in
     ratelimit.CONNECTION_TEST_WINDOW: a refused test uploads nothing and records no outcome."""
+    saved = connection.pk is not None  # the add form tests before saving: same checks, nothing stored
     try:
         attempt = ratelimit.attempt_start(tenant=connection.tenant, action="s3_export.test",
-                                          what="connection tests", user=by, obj=connection)
+                                          what="connection tests", user=by, obj=connection if saved else None)
     except ratelimit.RateLimited as err:
         return CheckResult(False, err.message, reason=err.reason)
     now = clock.now()
     outcome = _probe_outcome(connection, probe_key(connection, now))
-    ExportConnection.objects.filter(pk=connection.pk).update(
-        last_test_at=now, last_test_ok=outcome.ok, last_test_message=outcome.message)
+    if saved:
+        ExportConnection.objects.filter(pk=connection.pk).update(
+            last_test_at=now, last_test_ok=outcome.ok, last_test_message=outcome.message)
     connection.last_test_at, connection.last_test_ok, connection.last_test_message = now, outcome.ok, outcome.message
     ratelimit.attempt_finish(attempt, ok=outcome.ok, reason=outcome.reason)
     return outcome
