@@ -192,3 +192,72 @@ class ChannelBindJob(Job):
 
 
 # --- health and test sends ---
+# The platform half: a scheduled health check per Bound channel (a job row: the sweep creates it,
+# a task claims it and records what the platform said), and the test messages operators send.
+
+
+class HealthState(models.TextChoices):
+    HEALTHY = "healthy", "Healthy"
+    ATTENTION = "attention", "Needs attention"  # the platform answered, with something to look at
+    REFUSED = "refused", "Refused by the platform"  # the platform answered no (token revoked, number gone)
+    UNREACHABLE = "unreachable", "Platform not reachable"  # the platform could not be asked
+
+
+class ChannelHealthCheck(Job):
+    """One health check of a Bound channel: what the platform said, or why it could not be asked."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="health_checks")
+    # the outcome, written when the check ran (blank while it is pending)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=HealthState.choices, blank=True, default="")
+    quality_rating = models.CharField(max_length=16, blank=True, default="")  # WhatsApp: GREEN / YELLOW / RED
+    messaging_tier = models.CharField(max_length=32, blank=True, default="")  # WhatsApp: TIER_1K, …
+    platform_status = models.CharField(max_length=32, blank=True, default="")  # WhatsApp: CONNECTED, FLAGGED, …
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=64, blank=True, default="")  # the PlatformError's reason
+    message = models.TextField(blank=True, default="")  # in our words
+    # what to look at: [{"kind": "quality_drop" | "quality_red" | "tier_change" | "status" |
+    # "token_expiry" | "account_changed", "text": "…"}]
+    highlights = models.JSONField(default=list, blank=True)
+    # this check made it ALERT_AFTER failed checks in a row, and raised the alert
+    alerted = models.BooleanField(default=False)
+
+    LEASE = timedelta(minutes=2)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "health check"
+        indexes = [models.Index(fields=["channel", "-checked_at"], name="channel_health_latest")]
+
+    def __str__(self):
+        return f"health check of {self.channel_id}: {self.get_state_display() or 'pending'}"
+
+    @property
+    def failed(self) -> bool:
+        return self.state in (HealthState.REFUSED, HealthState.UNREACHABLE)
+
+
+class ChannelTestSend(models.Model):
+    """A test message an operator sent from a channel, with the platform's answer."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="test_sends")
+    at = models.DateTimeField(default=clock.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                           related_name="+")
+    to = models.CharField("recipient", max_length=320)
+    text = models.TextField()
+    ok = models.BooleanField(default=False)
+    message_id = models.CharField("platform message id", max_length=255, blank=True, default="")
+    reason = models.CharField(max_length=64, blank=True, default="")
+    message = models.TextField("platform's answer", blank=True, default="")  # in our words
+    # the sent event recorded through ingestion (event_uuid), when the platform accepted the message
+    event_uuid = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "test message"
+
+    def __str__(self):
+        return f"test message to {self.to} at {self.at:%Y-%m-%d %H:%M}"
