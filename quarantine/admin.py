@@ -59,9 +59,10 @@ class EntryAddForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["status"].initial = Status.QUARANTINED
-        self.fields["address"].help_text = ("Email addresses are stored in lower case, phone numbers in "
-                                            "international format (E.164), push tokens as given.")
+        if "status" in self.fields:  # the add form; an entry's own page shows every field read-only
+            self.fields["status"].initial = Status.QUARANTINED
+            self.fields["address"].help_text = ("Email addresses are stored in lower case, phone numbers in "
+                                                "international format (E.164), push tokens as given.")
 
     def clean(self):
         data = super().clean()
