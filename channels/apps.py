@@ -12,3 +12,5 @@ class ChannelsConfig(AppConfig):
 
         register_app_menu_name(self.label, menu_name)
         register_schedule("channels.sweep", "channels.tasks.sweep", 1)
+        # the platform half: a health check of every Bound channel each hour (channels.health)
+        register_schedule("channels.health", "channels.health_tasks.health_sweep", 5)
