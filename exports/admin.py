@@ -57,6 +57,7 @@ class ConnectionForm(forms.ModelForm):
         model = ExportConnection
         fields = ("tenant", "name", "bucket", "folder_path", "region", "all_events", "event_names",
                   "user_attributes", "device_attributes", "frequency", "encryption", "pgp_public_key", "kms_key_arn")
+        help_texts = {"frequency": connections.FREQUENCY_HELP}
         widgets = {"pgp_public_key": forms.Textarea(attrs={"rows": 8, "cols": 70, "class": "vLargeTextField",
                                                            "style": "font-family: monospace"})}
 
@@ -141,8 +142,12 @@ class ExportConnectionAdmin(TenantScopedAdmin):
 
     # --- saving and deleting go through the services ----------------------------
     def save_model(self, request, obj, form, change):
-        connections.connection_save(connection=obj, by=request.user,
-                                    frequency_changed=change and "frequency" in form.changed_data)
+        frequency_changed = change and "frequency" in form.changed_data
+        connections.connection_save(connection=obj, by=request.user, frequency_changed=frequency_changed)
+        if frequency_changed:
+            self.message_user(request, connections.MSG_FREQUENCY_CHANGED.format(
+                frequency=obj.get_frequency_display(), next=obj.next_run_at,
+                uri=paths.example_uri(obj, clock.now()).rsplit("/", 2)[0] + "/…"), messages.WARNING)
 
     def delete_model(self, request, obj):
         connections.connection_delete(connection=obj, by=request.user)
@@ -194,6 +199,7 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             "recent_runs": runs,
             "runs_url": reverse("admin:exports_exportrun_changelist") + f"?connection__id__exact={obj.pk}",
             "may_operate": self.has_change_permission(request, obj),
+            "frequency_slots": connections.frequency_change_preview(connection=obj, now=now),
             "connection": obj,
         }
 

@@ -43,6 +43,25 @@ MSG_TEST_FAILED = "Test connection failed: {reason}"
 PROBE_TEXT = b"mktops S3 export connection test. This object can be deleted.\n"
 
 
+FREQUENCY_HELP = ("Warning: changing the frequency changes when files are written, nothing else. mktops loses and "
+                  "duplicates nothing on a change: files follow the order events were received in, and every "
+                  "event is in exactly one file. The path stays the same; only the file times follow the new "
+                  "schedule.")
+MSG_FREQUENCY_CHANGED = ("Frequency changed to {frequency}: the next file is written at {next:%Y-%m-%d %H:%M} UTC "
+                         "with every event not yet exported; nothing is lost or sent twice, and the path stays "
+                         "{uri}.")
+
+
+def frequency_change_preview(*, connection: ExportConnection, now: datetime) -> dict[str, datetime]:
+    """When the next file would come if the operator chose each frequency now."""
+    preview = ExportConnection(frequency=connection.frequency, last_success_at=connection.last_success_at)
+    slots = {}
+    for value in Frequency.values:
+        preview.frequency = value
+        slots[value] = connection_next_slot(preview, now)
+    return slots
+
+
 SETTINGS_FIELDS = ("name", "bucket", "folder_path", "region", "all_events", "event_names", "user_attributes",
                    "device_attributes",
                    "frequency", "encryption", "pgp_public_key", "pgp_fingerprint", "pgp_algorithm", "pgp_expires_at",
