@@ -213,7 +213,7 @@ class ChannelAdmin(TenantScopedAdmin):
         if obj is not None:
             may_change = self.has_change_permission(request, obj)
             context.update(
-                may_bind=may_change and obj.state in (ChannelState.UNBOUND, ChannelState.BIND_FAILED),
+                may_bind=may_change and svc.binding_refusal(channel=obj, rebind=False) is None,
                 may_rebind=may_change and obj.state == ChannelState.BOUND,
                 may_unbind=roles.is_csm(request.user) and obj.state != ChannelState.UNBOUND,
                 may_delete=may_change, platform_links=self.platform_links(obj),
@@ -283,11 +283,7 @@ class ChannelAdmin(TenantScopedAdmin):
     def _binding_page(self, request, obj, *, rebind: bool):
         form_class = bind_form_class(obj.channel_type)
         form = form_class(request.POST or None)
-        refused = None
-        allowed = (ChannelState.BOUND,) if rebind else (ChannelState.UNBOUND, ChannelState.BIND_FAILED)
-        if obj.state not in allowed:
-            rule = svc.ERR_REBIND_STATE if rebind else svc.ERR_BIND_STATE
-            refused = rule.format(state=obj.get_state_display())
+        refused = svc.binding_refusal(channel=obj, rebind=rebind)
         if request.method == "POST" and refused is None and form.is_valid():
             action = svc.channel_rebind if rebind else svc.channel_bind
             try:

@@ -39,7 +39,8 @@ ERR_ACCOUNT_IN_TENANT = ("This {type} account is already bound to the channel \"
                          "that channel first.")
 ERR_ACCOUNT_ELSEWHERE = ("This {type} account is bound elsewhere. An account can be bound to one channel only; "
                          "bind another account.")
-ERR_BIND_STATE = "Only an Unbound or Bind failed channel can be bound; this one is {state}."
+ERR_BIND_STATE = ("Only an Unbound or Bind failed channel can be bound (or a Binding one while the platform "
+                  "cannot be reached); this one is {state}.")
 ERR_REBIND_STATE = "Only a Bound channel can be rebound; this one is {state}."
 ERR_UNBIND_STATE = "The channel is Unbound: there is no binding to remove."
 ERR_DELETE_STATE = ("The channel is {state}, so it cannot be deleted: it must be unbound first, by a CSM (your "
@@ -190,16 +191,35 @@ def channel_rebind(*, channel: Channel, credentials: dict, by=None) -> ChannelBi
     return _start_binding(channel=channel, credentials=credentials, by=by, kind=BindKind.REBIND)
 
 
+def waiting_to_retry(channel: Channel) -> bool:
+    """Binding, and its job is waiting because the platform could not be asked (not asking now)."""
+    return channel.state == ChannelState.BINDING and channel.bind_jobs.filter(
+        generation=channel.bind_generation, status=JobStatus.RETRYING).exists()
+
+
+def binding_refusal(*, channel: Channel, rebind: bool) -> str | None:
+    """Why the channel cannot be bound (rebound) now, or None."""
+    if rebind:
+        if channel.state != ChannelState.BOUND:
+            return ERR_REBIND_STATE.format(state=channel.get_state_display())
+        return None
+    if channel.state in (ChannelState.UNBOUND, ChannelState.BIND_FAILED) or waiting_to_retry(channel):
+        return None
+    return ERR_BIND_STATE.format(state=channel.get_state_display())
+
+
 def _start_binding(*, channel: Channel, credentials: dict, by, kind: str) -> ChannelBindJob:
     cleaned = _clean_credentials(channel.channel_type, credentials)
     identity_field = IDENTITY_FIELD.get(channel.channel_type, NON_FIELD_ERRORS)
     with transaction.atomic():
         locked = Channel.objects.select_for_update().get(pk=channel.pk)
-        allowed = (ChannelState.BOUND,) if kind == BindKind.REBIND else (ChannelState.UNBOUND,
-                                                                         ChannelState.BIND_FAILED)
-        if locked.state not in allowed:
-            rule = ERR_REBIND_STATE if kind == BindKind.REBIND else ERR_BIND_STATE
-            raise ValidationError({NON_FIELD_ERRORS: rule.format(state=locked.get_state_display())})
+        refusal = binding_refusal(channel=locked, rebind=kind == BindKind.REBIND)
+        if refusal:
+            raise ValidationError({NON_FIELD_ERRORS: refusal})
+        # a bind waiting for an unreachable platform (an SMTP host mistyped) is replaced, not waited for
+        ChannelBindJob.objects.filter(channel=locked, status=JobStatus.RETRYING).update(
+            status=JobStatus.FAILED, next_attempt_at=None, finished_at=clock.now(),
+            last_error="Replaced by a new bind request.")
         account_id = provisional_account_id(locked.channel_type, cleaned)
         taken = account_taken_message(channel=locked, account_id=account_id)
         if taken:
@@ -209,8 +229,12 @@ def _start_binding(*, channel: Channel, credentials: dict, by, kind: str) -> Cha
         locked.account_id = account_id
         locked.failure_reason, locked.failure_message, locked.missing_permissions = "", "", []
         locked.bind_generation += 1
-        why = "Bind requested." if kind == BindKind.BIND else \
-            f"Rebind requested: the previous binding was to account {old_account or '—'}."
+        if kind == BindKind.REBIND:
+            why = f"Rebind requested: the previous binding was to account {old_account or '—'}."
+        elif locked.state == ChannelState.BINDING:
+            why = "Bind requested again, replacing the request that was waiting for the platform."
+        else:
+            why = "Bind requested."
         _set_state(locked, ChannelState.BINDING, by=by, why=why,
                    account_id=old_account if kind == BindKind.REBIND else "",
                    account_details=old_details if kind == BindKind.REBIND else None)

@@ -244,3 +244,27 @@ def test_an_unbind_while_the_job_runs_wins(graph, tenant_a, csm, django_capture_
     assert tasks.bind_run(job.pk) == "not claimed"  # cancelled: no longer due
     channel.refresh_from_db()
     assert channel.state == ChannelState.UNBOUND and channel.account_id == ""
+
+
+def test_a_bind_waiting_for_an_unreachable_platform_can_be_replaced(graph, tenant_a, operator_a,
+                                                                    django_capture_on_commit_callbacks):
+    """A tenant-given host that never answers (an SMTP host mistyped) must not leave the channel
+    Binding for ever: while its job waits to retry, the operator binds again."""
+    graph.fail("/graph", status=503)
+    channel = make_channel(tenant_a)
+    assert bind(channel, creds(), capture=django_capture_on_commit_callbacks) == "retrying"
+    first = ChannelBindJob.objects.get()
+    graph.clear_faults()
+    assert bind(channel, creds(), operator_a, capture=django_capture_on_commit_callbacks) == "bound"
+    first.refresh_from_db()
+    assert first.status == JobStatus.FAILED and first.last_error == "Replaced by a new bind request."
+    assert channel.history.filter(from_state="binding", to_state="binding", by=operator_a).count() == 1
+
+
+def test_a_bind_being_asked_now_cannot_be_replaced(graph, tenant_a, django_capture_on_commit_callbacks):
+    channel = make_channel(tenant_a)
+    with django_capture_on_commit_callbacks(execute=False):
+        svc.channel_bind(channel=channel, credentials=creds())
+    with pytest.raises(ValidationError) as caught:
+        svc.channel_bind(channel=channel, credentials=creds())
+    assert svc.ERR_BIND_STATE.format(state="Binding") in caught.value.messages
