@@ -286,11 +286,18 @@ MKTOPS_SMS_API_URL = env_url("MKTOPS_SMS_API_URL", "https://api.twilio.com").rst
 # seconds for one request to a platform (and for an SMTP or DNS answer)
 MKTOPS_CHANNEL_TIMEOUT_SECONDS = env_int("MKTOPS_CHANNEL_TIMEOUT_SECONDS", 10, minimum=1)
 # "host:port" of the resolver for SPF/DKIM lookups; empty: the system's resolver
+# (the address guard, mktops.net, resolves tenant-given hosts through it too)
 MKTOPS_DNS_RESOLVER = env_str("MKTOPS_DNS_RESOLVER")
 if MKTOPS_DNS_RESOLVER and not re.fullmatch(r"[0-9A-Fa-f.:\[\]]+:[0-9]{1,5}", MKTOPS_DNS_RESOLVER):
     raise ImproperlyConfigured(
         f"MKTOPS_DNS_RESOLVER={MKTOPS_DNS_RESOLVER!r} is not an address:port (e.g. 10.0.0.2:53)."
     )
+
+# --- webhooks: CA certificates trusted for endpoints besides the system's (a PEM file; the demo's or a
+# test's own CA); a tenant's endpoint needs a publicly trusted certificate
+MKTOPS_WEBHOOK_CA_BUNDLE = env_str("MKTOPS_WEBHOOK_CA_BUNDLE")
+if MKTOPS_WEBHOOK_CA_BUNDLE and not Path(MKTOPS_WEBHOOK_CA_BUNDLE).is_file():
+    raise ImproperlyConfigured(f"MKTOPS_WEBHOOK_CA_BUNDLE={MKTOPS_WEBHOOK_CA_BUNDLE!r} is not a file.")
 
 # --- quarantine: the region a phone number without "+country code" is read in (ISO 3166 alpha-2,
 # e.g. "FR"); empty: such a number is refused
