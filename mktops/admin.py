@@ -17,7 +17,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django_q import models as django_q_models
 
-from mktops import clock, retention, roles, services, throttle
+from mktops import clock, retention, roles, services, tenant_notes, throttle
 from mktops.admin_base import VIEW, ReadOnlyInline, TenantScopedAdmin, object_view, to_field_checked
 from mktops.admin_catalogue import CatalogueAutocomplete, catalogue_page
 from mktops.ingest import normalise_mobile
@@ -70,7 +70,7 @@ class TenantAdmin(TenantScopedAdmin):
     fieldsets = (
         (None, {"fields": ("name", "slug", "db_name", "app_name")}),
         ("Message archive", {"fields": ("archive_enabled", "archive_email", "archive_sms",
-                                        "archive_push", "archive_file_retention_days")}),
+                                        "archive_push", "archive_file_retention_days", "feature_notes")}),
         ("S3 export", {"fields": ("s3_export_enabled",)}),
         ("Webhooks", {"fields": (
             "webhook_zone1_enabled", ("webhook_zone1_purchase_start", "webhook_zone1_purchase_end"),
@@ -81,7 +81,15 @@ class TenantAdmin(TenantScopedAdmin):
                                              "pii_tokenised_sending", "retention_holds")}),
         ("Channels", {"fields": ("service_provider",)}),
     )
-    readonly_fields = ("retention_holds",)
+    readonly_fields = ("retention_holds", "feature_notes")
+
+    @admin.display(description="feature status")
+    def feature_notes(self, obj):
+        """What the features say about this tenant (mktops.tenant_notes), e.g. messages waiting."""
+        notes = tenant_notes.tenant_notes(obj) if obj is not None and obj.pk else []
+        if not notes:
+            return "—"
+        return format_html_join("", "<p class=\"tenant-note\">{}</p>", ((note,) for note in notes))
 
     @admin.display(description="kept past retention")
     def retention_holds(self, obj):
