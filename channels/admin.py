@@ -19,6 +19,7 @@ from channels.admin_pages import channel_urls
 from channels.models import CHANNEL_TYPES, Channel, ChannelHistory, ChannelState, ChannelType
 from channels.services import lifecycle as svc
 from channels.services.binding import troubleshooting_checklist
+from channels.services.menu import menu_name
 from channels.services.usage import USAGE_DAYS, channel_usage
 from mktops import roles
 from mktops.admin_base import CHANGE, CSM, ReadOnlyInline, TenantScopedAdmin, object_view
@@ -28,6 +29,12 @@ from mktops.jobs import ACTIVE
 # the pages of the platform half, linked from the channel page when they exist
 PLATFORM_PAGES = (("channels_channel_health", "Health"), ("channels_channel_report", "Data report"),
                   ("channels_channel_test_send", "Send test message"))
+
+
+def app_menu_name(request) -> str:
+    """The feature's name in the menu and breadcrumbs for this user ("Customer management" for a
+    service provider's people)."""
+    return menu_name(request) or Channel._meta.app_config.verbose_name
 
 
 def _add_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -209,7 +216,11 @@ class ChannelAdmin(TenantScopedAdmin):
         return format_html("<p id='bind-failure'>{}</p><p>Check, then bind again:</p><ul id='bind-checklist'>{}</ul>",
                            obj.failure_message, checklist)
 
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "app_menu_name": app_menu_name(request)})
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["app_menu_name"] = app_menu_name(request)
         if obj is not None:
             may_change = self.has_change_permission(request, obj)
             context.update(
@@ -243,6 +254,7 @@ class ChannelAdmin(TenantScopedAdmin):
 
     def _context(self, request, obj, title, **extra):
         return {**self.admin_site.each_context(request), "opts": self.opts, "original": obj, "title": title,
+                "app_menu_name": app_menu_name(request),
                 "change_url": reverse("admin:channels_channel_change", args=[obj.pk]), **extra}
 
     def _back(self, obj):
@@ -270,6 +282,7 @@ class ChannelAdmin(TenantScopedAdmin):
         types = [(code, info.label, info.bound_resource, info.prerequisite) for code, info in CHANNEL_TYPES.items()]
         return TemplateResponse(request, "admin/channels/channel/create.html", {
             **self.admin_site.each_context(request), "opts": self.opts, "title": "Create channel", "form": form,
+            "app_menu_name": app_menu_name(request),
             "types": types, "chosen": form["channel_type"].value() or ""})
 
     @object_view(level=CHANGE)

@@ -219,6 +219,12 @@ def test_a_service_provider_sees_customer_management(as_operator_a, as_csm, tena
     assert (change.old_value, change.new_value, change.changed_by) == ("False", "True", csm)
     page = as_operator_a.get("/admin/").content.decode()
     assert CUSTOMER_MANAGEMENT in page and "Channel management" not in page
+    # the breadcrumbs of the channel pages say it too
+    channel = make_channel(tenant_a)
+    for target in (url("changelist"), url("add"), url("change", channel.pk), url("bind", channel.pk),
+                   url("delete", channel.pk)):
+        page = as_operator_a.get(target).content.decode()
+        assert CUSTOMER_MANAGEMENT in page and "Channel management" not in page, target
     # CSMs see every tenant: their menu keeps the feature's own name
     assert "Channel management" in as_csm.get("/admin/").content.decode()
 
