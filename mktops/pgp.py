@@ -39,6 +39,14 @@ ERR_PGP_SIGN_ONLY = ("This key can only sign, not encrypt: it has no usable encr
 ERR_PGP_EXPIRED = "This key expired on {date}; extend it or paste a current key."
 ERR_PGP_REVOKED = "This key has been revoked; paste a current key."
 ERR_PGP_FAILED = "gpg could not encrypt with this key: {detail}"
+ERR_PGP_KEY_EXPIRED = ("The encryption key expired on {date} (gpg: {reason}): paste a current public key, or "
+                       "extend this one and paste it again.")
+# gpg's INV_RECP / INV_SGNR reason codes (doc/DETAILS), in gpg's own words
+INVALID_RECIPIENT = {"0": "no specific reason", "1": "not found", "2": "ambiguous specification",
+                     "3": "wrong key usage", "4": "key revoked", "5": "key expired", "6": "no CRL known",
+                     "7": "CRL too old", "8": "policy mismatch", "9": "not a secret key", "10": "key not trusted",
+                     "11": "missing certificate", "12": "missing issuer certificate", "13": "key disabled",
+                     "14": "syntax error in specification"}
 
 ALGORITHMS = {1: "RSA", 2: "RSA", 3: "RSA", 16: "ElGamal", 17: "DSA", 18: "ECDH", 19: "ECDSA", 22: "EdDSA",
               25: "X25519", 27: "Ed25519"}
@@ -54,6 +62,35 @@ class PgpError(OutsideError, ValueError):
 
     def __init__(self, message: str):
         super().__init__(self.REASON, message)
+
+
+class PgpKeyExpired(PgpError):
+    """gpg refused the tenant's key because it expired (`expired_on` when gpg said when)."""
+
+    REASON = "pgp_key_expired"
+
+    def __init__(self, message: str, expired_on: datetime | None = None):
+        super().__init__(message)
+        self.expired_on = expired_on
+
+
+def gpg_failure(status_text: str) -> PgpError | None:
+    """gpg's own reason for refusing to encrypt, from its status lines (`[GNUPG:] KEYEXPIRED <epoch>`,
+    `[GNUPG:] INV_RECP <code> <who>`), as a PgpError; None when the lines give none."""
+    expired_on, invalid = None, None
+    for line in status_text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "[GNUPG:]" and parts[1] == "KEYEXPIRED" and parts[2].isdigit():
+            expired_on = max(expired_on or _epoch(parts[2]), _epoch(parts[2]))
+        elif len(parts) >= 3 and parts[0] == "[GNUPG:]" and parts[1] == "INV_RECP":
+            invalid = parts[2]
+    if invalid == "5" or (expired_on and invalid is not None):
+        date = f"{expired_on:%Y-%m-%d}" if expired_on else "an earlier date"
+        return PgpKeyExpired(ERR_PGP_KEY_EXPIRED.format(date=date, reason=INVALID_RECIPIENT["5"]), expired_on)
+    if invalid is not None:
+        reason = INVALID_RECIPIENT.get(invalid, invalid)
+        return PgpError(ERR_PGP_FAILED.format(detail=f"the key was refused ({reason})"))
+    return None
 
 
 @dataclass(frozen=True)
@@ -157,6 +194,11 @@ class EncryptingWriter:
         except BaseException:
             self._home.__exit__(None, None, None)
             raise
+        # python-gnupg drops its result when the pipe breaks (gpg refused the key and stopped reading):
+        # keep it, for gpg's own reason
+        self._made: list = []
+        make = gpg.result_map["crypt"]
+        gpg.result_map = {**gpg.result_map, "crypt": lambda owner: self._made.append(make(owner)) or self._made[-1]}
         read_fd, write_fd = os.pipe()
         self._input = os.fdopen(write_fd, "wb", buffering=BUFFER)
         self._reader = os.fdopen(read_fd, "rb", buffering=BUFFER)
@@ -191,11 +233,22 @@ class EncryptingWriter:
             self._input.write(data)
         except (BrokenPipeError, ValueError):
             self._thread.join()
-            raise self.error or PgpError(ERR_PGP_FAILED.format(detail=self._status())) from None
+            raise self._failure() from None
+
+    def _failure(self) -> BaseException:
+        """Why gpg stopped: its own reason when it gave one (never the pipe that broke because of it)."""
+        result = self.result or (self._made[-1] if self._made else None)
+        refused = gpg_failure(getattr(result, "stderr", "") or "")
+        if refused is not None:
+            return refused
+        if self.error is not None and not isinstance(self.error, OSError):
+            return self.error
+        return PgpError(ERR_PGP_FAILED.format(detail=self._status()))
 
     def _status(self) -> str:
-        status = getattr(self.result, "status", "") or ""
-        stderr = getattr(self.result, "stderr", "") or ""
+        result = self.result or (self._made[-1] if self._made else None)
+        status = getattr(result, "status", "") or ""
+        stderr = getattr(result, "stderr", "") or ""
         lines = [ln for ln in stderr.splitlines() if ln and not ln.startswith("[GNUPG:]")]
         return status or (lines[-1] if lines else "gpg stopped")
 
@@ -207,10 +260,8 @@ class EncryptingWriter:
             self._thread.join()
         finally:
             self._home.__exit__(None, None, None)
-        if self.error is not None:
-            raise self.error
-        if self.result is None or not self.result.ok:
-            raise PgpError(ERR_PGP_FAILED.format(detail=self._status()))
+        if self.error is not None or self.result is None or not self.result.ok:
+            raise self._failure()
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
