@@ -8,7 +8,7 @@ import json
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -134,9 +134,9 @@ class ChannelAdmin(TenantScopedAdmin):
         obj.refresh_from_db()
 
     def delete_model(self, request, obj):
-        # never reached from the pages (delete_view is ours); refuses like the page does
-        svc.channel_check_delete(channel=obj)
-        raise ValidationError({NON_FIELD_ERRORS: svc.ERR_DELETE_CONFIRM.format(name=obj.name)})
+        # never reached from the pages (delete_view is ours, the bulk action is gone): a delete
+        # without the typed name is refused whatever the state
+        raise PermissionDenied(svc.ERR_DELETE_CONFIRM.format(name=obj.name))
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
@@ -261,8 +261,6 @@ class ChannelAdmin(TenantScopedAdmin):
         return HttpResponseRedirect(reverse("admin:channels_channel_change", args=[obj.pk]))
 
     def add_view(self, request, form_url="", extra_context=None):
-        from django.core.exceptions import PermissionDenied
-
         if not self.has_add_permission(request):
             raise PermissionDenied
         tenants = self.operated_tenants(request)

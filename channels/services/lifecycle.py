@@ -61,6 +61,8 @@ BIND_TASK = "channels.tasks.bind_run"
 
 # --- input checks ---------------------------------------------------------------------------------
 def _check_text(*, name: str, remarks: str) -> dict:
+    # the limits hold for what is kept: surrounding spaces are dropped before saving
+    name, remarks = name.strip(), remarks.strip()
     errors = {}
     if not name.strip():
         errors["name"] = ERR_NAME_REQUIRED

@@ -138,6 +138,23 @@ def test_support_sees_the_channel_read_only_without_credentials(as_support_a, ch
     assert channel.name == "Support line"
 
 
+def test_support_sees_the_list_read_only(as_support_a, channel):
+    page = as_support_a.get(url("changelist")).content.decode()
+    assert channel.public_id in page and url("add") not in page
+
+
+def test_the_admin_delete_methods_refuse_without_the_typed_name(channel, operator_a, rf):
+    from django.contrib import admin
+    from django.core.exceptions import PermissionDenied
+
+    model_admin = admin.site._registry[Channel]
+    request = rf.post("/")
+    request.user = operator_a
+    with pytest.raises(PermissionDenied):
+        model_admin.delete_queryset(request, Channel.objects.all())
+    assert Channel.objects.filter(pk=channel.pk).exists()
+
+
 def test_support_cannot_filter_or_search_on_the_credentials(as_support_a, channel):
     assert as_support_a.get(url("changelist") + "?credentials__contains=EAAG").status_code == 400
 

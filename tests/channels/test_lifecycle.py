@@ -38,6 +38,9 @@ def test_name_and_remarks_limits_are_named_in_the_messages(tenant_a):
     svc.channel_create(tenant=tenant_a, channel_type="sms", name="n" * 50, remarks="r" * 150,
                        prerequisite_confirmed=True)
     assert not Channel.objects.filter(name="n" * 51).exists()
+    # surrounding spaces are not kept, so they do not count
+    assert svc.channel_create(tenant=tenant_a, channel_type="sms", name=" " + "m" * 50 + " ",
+                              prerequisite_confirmed=True).name == "m" * 50
 
 
 def test_an_unknown_type_and_an_unconfirmed_prerequisite_are_refused(tenant_a):
