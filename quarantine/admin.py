@@ -24,6 +24,8 @@ from quarantine import csv_io, manual
 from quarantine.addresses import normalise
 from quarantine.models import (
     EmailQualificationRule,
+    ErrorReason,
+    ErrorType,
     PushQualificationRule,
     QuarantineEntry,
     SmscConfig,
@@ -93,8 +95,8 @@ def _tenant_choice(admin_obj, request) -> tuple[list[Tenant], Tenant | None]:
 @admin.register(QuarantineEntry)
 class QuarantineEntryAdmin(TenantScopedAdmin):
     form = EntryAddForm
-    list_display = ("address", "channel", "status", "error_type", "error_reason", "error_count", "domain",
-                    "last_error_at", "tenant")
+    list_display = ("address", "channel", "status", "error_reason", "error_count", "last_error_at", "domain",
+                    "tenant")
     list_filter = ("tenant", "channel", "status", "error_reason", "error_type", DomainFilter)
     search_fields = ("address", "domain")
     search_help_text = "Address or domain (emails in lower case, phone numbers as +<country code><number>)."
@@ -133,16 +135,13 @@ class QuarantineEntryAdmin(TenantScopedAdmin):
     def evidence_panel(self, obj):
         if not obj.evidence:
             return "No feedback recorded (added by hand)."
-        rows = [(e.get("time", ""), e.get("provider", ""), e.get("delivery_id", ""),
-                 f"{e.get('type') or '—'} / {e.get('reason') or '—'}",
-                 "yes" if e.get("counted") else "no", e.get("outcome", ""), e.get("message", ""), e.get("raw", ""))
-                for e in reversed(obj.evidence)]
         return format_html(
-            "<table id='evidence'><thead><tr><th>time</th><th>provider</th><th>delivery</th><th>type / reason</th>"
-            "<th>counted</th><th>outcome</th><th>raw feedback</th></tr></thead><tbody>{}</tbody></table>",
+            "<table id='evidence' style='width:100%'><thead><tr><th>time (UTC)</th><th>provider</th><th>delivery</th>"
+            "<th>type / reason</th><th>counted</th><th>outcome</th></tr></thead><tbody>{}</tbody></table>",
             format_html_join("", "<tr class='evidence-item'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-                                 "<td>{}</td><td><small>{}</small><pre class='evidence-raw' style='white-space:"
-                                 "pre-wrap;word-break:break-all;max-width:60em;margin:0'>{}</pre></td></tr>", rows))
+                                 "<td>{}</td></tr><tr><td colspan='6' style='border-top:0'>{}<pre class='evidence-raw' "
+                                 "style='white-space:pre-wrap;word-break:break-word;margin:0 0 6px'>{}</pre></td></tr>",
+                             (_evidence_row(e) for e in reversed(obj.evidence))))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
@@ -151,8 +150,14 @@ class QuarantineEntryAdmin(TenantScopedAdmin):
                            statuses=Status)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        # a user of one tenant needs no tenant column
+        return shown if self.visible_tenants(request).count() > 1 else [f for f in shown if f != "tenant"]
+
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "may_change": roles.operates_any(request.user),
+        extra_context = {**(extra_context or {}), "title": "Quarantine list",
+                         "may_change": roles.operates_any(request.user),
                          "threshold_tenants": list(self.visible_tenants(request)[:20])}
         return super().changelist_view(request, extra_context)
 
@@ -267,6 +272,18 @@ class QuarantineEntryAdmin(TenantScopedAdmin):
                           proposed=request.POST.get("soft_threshold", ""))
 
 
+def _label(choices, value) -> str:
+    return dict(choices.choices).get(value, value) if value else "—"
+
+
+def _evidence_row(item: dict) -> tuple:
+    when = (item.get("time") or "").replace("T", " ")[:19]
+    message = format_html("<small>{}</small><br>", item["message"]) if item.get("message") else ""
+    return (when, item.get("provider", ""), item.get("delivery_id", ""),
+            f"{_label(ErrorType, item.get('type'))} / {_label(ErrorReason, item.get('reason'))}",
+            "yes" if item.get("counted") else "no", item.get("outcome", ""), message, item.get("raw", ""))
+
+
 # --- qualification tables ------------------------------------------------------------------
 class PlatformTableAdmin(TenantScopedAdmin):
     """A platform-wide table (no tenant): everyone with a role reads it, CSMs edit it."""
@@ -289,6 +306,12 @@ class PlatformTableAdmin(TenantScopedAdmin):
         # a shipped rule is put back by the next migrate: switch it off or change it instead
         return super().has_delete_permission(request, obj) and not (obj is not None and obj.shipped)
 
+    def get_actions(self, request):
+        # a bulk delete would take shipped rules too; rows are deleted one by one from their page
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         audit_log_write(user=request.user, action=f"quarantine.{self.opts.model_name}.{'change' if change else 'add'}",
@@ -302,8 +325,8 @@ class PlatformTableAdmin(TenantScopedAdmin):
 
 @admin.register(EmailQualificationRule)
 class EmailQualificationRuleAdmin(PlatformTableAdmin):
-    list_display = ("priority", "key", "description", "code_pattern", "text_pattern", "error_type", "error_reason",
-                    "counts", "enabled", "shipped")
+    list_display = ("priority", "description", "code_pattern", "text_pattern", "error_type", "error_reason",
+                    "counts", "enabled")
     list_filter = ("error_type", "error_reason", "counts", "enabled", "shipped")
     search_fields = ("key", "description", "code_pattern", "text_pattern")
     fields = ("key", "description", "priority", "code_pattern", "text_pattern", "error_type", "error_reason",
@@ -328,6 +351,10 @@ class TenantTableAdmin(TenantScopedAdmin):
         audit_log_write(user=request.user, action=f"quarantine.{self.opts.model_name}.delete", tenant=obj.tenant,
                         obj=obj, detail={"was": str(obj)})
         super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:  # each deletion audited, as from its page
+            self.delete_model(request, obj)
 
 
 @admin.register(SmscConfig)

@@ -296,3 +296,21 @@ def test_smsc_config_regex_needs_a_group(as_operator_a, tenant_a):
         "optout_keywords": "STOP"})
     assert response.status_code == 200
     assert "needs a group" in response.content.decode()
+
+
+def test_platform_tables_have_no_bulk_delete(as_csm):
+    rules = list(EmailQualificationRule.objects.values_list("pk", flat=True)[:3])
+    response = as_csm.post(url("quarantine_emailqualificationrule_changelist"),
+                           {"action": "delete_selected", "_selected_action": rules, "post": "yes"})
+    assert response.status_code in (200, 302)
+    assert EmailQualificationRule.objects.filter(pk__in=rules).count() == 3
+
+
+def test_bulk_delete_of_smsc_rows_is_audited_and_scoped(as_operator_a, as_operator_b, tenant_a):
+    row = SmscQualification.objects.create(tenant=tenant_a, smsc="Generic", status="UNDELIV", error_code="1")
+    body = {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"}
+    as_operator_b.post(url("quarantine_smscqualification_changelist"), body)
+    assert SmscQualification.objects.filter(pk=row.pk).exists()
+    as_operator_a.post(url("quarantine_smscqualification_changelist"), body)
+    assert not SmscQualification.objects.filter(pk=row.pk).exists()
+    assert AuditLog.objects.filter(action="quarantine.smscqualification.delete", tenant=tenant_a).count() == 1
