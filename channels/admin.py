@@ -264,7 +264,7 @@ class ChannelAdmin(TenantScopedAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         tenants = self.operated_tenants(request)
-        form = ChannelCreateForm(request.POST or None, tenants=tenants)
+        form = ChannelCreateForm(request.POST if request.method == "POST" else None, tenants=tenants)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -293,7 +293,7 @@ class ChannelAdmin(TenantScopedAdmin):
 
     def _binding_page(self, request, obj, *, rebind: bool):
         form_class = bind_form_class(obj.channel_type)
-        form = form_class(request.POST or None)
+        form = form_class(request.POST if request.method == "POST" else None)
         refused = svc.binding_refusal(channel=obj, rebind=rebind)
         if request.method == "POST" and refused is None and form.is_valid():
             action = svc.channel_rebind if rebind else svc.channel_bind

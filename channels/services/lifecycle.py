@@ -47,6 +47,7 @@ ERR_DELETE_STATE = ("The channel is {state}, so it cannot be deleted: it must be
                     "account manager). Once it is Unbound you can delete it.")
 ERR_DELETE_CONFIRM = "Type the channel's name exactly (\"{name}\") to confirm the deletion."
 ERR_REASON_TOO_LONG = "The reason may be at most {limit} characters; this one has {length}."
+ERR_NUL = "The {field} may not contain the NUL character (\\x00)."
 
 REASON_MAX = 500
 # the states an operator may delete from: neither holds a platform account
@@ -63,7 +64,10 @@ BIND_TASK = "channels.tasks.bind_run"
 def _check_text(*, name: str, remarks: str) -> dict:
     # the limits hold for what is kept: surrounding spaces are dropped before saving
     name, remarks = name.strip(), remarks.strip()
-    errors = {}
+    errors = {field: ERR_NUL.format(field=label) for field, label, value in
+              (("name", "channel name", name), ("remarks", "remarks", remarks)) if "\x00" in value}
+    if errors:
+        return errors
     if not name.strip():
         errors["name"] = ERR_NAME_REQUIRED
     elif len(name) > NAME_MAX:
@@ -260,6 +264,8 @@ def _start_binding(*, channel: Channel, credentials: dict, by, kind: str) -> Cha
 def channel_unbind(*, channel: Channel, by=None, reason: str = "") -> Channel:
     """Back to Unbound: the binding and its credentials are dropped, a bind in progress is cancelled."""
     reason = reason.strip()
+    if "\x00" in reason:
+        raise ValidationError({"reason": ERR_NUL.format(field="reason")})
     if len(reason) > REASON_MAX:
         raise ValidationError({"reason": ERR_REASON_TOO_LONG.format(limit=REASON_MAX, length=len(reason))})
     with transaction.atomic():
