@@ -18,8 +18,8 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters
 
-from archive.models import ArchiveAccessLog, ArchivedMessage, ArchiveSettings, Manifest, Outcome
-from archive.services import config, manifest, reading, repair
+from archive.models import ArchiveAccessLog, ArchivedMessage, ArchiveSettings, Destination, Manifest, Outcome
+from archive.services import config, manifest, reading, repair, retention
 from archive.services.paths import ATTRIBUTES, DEFAULT_TEMPLATES
 from mktops import clock, roles
 from mktops.admin_base import CHANGE, CSM, VIEW, TenantScopedAdmin, object_view
@@ -40,7 +40,7 @@ class ArchiveSettingsForm(forms.ModelForm):
         fields = ("tenant", "destination", "s3_bucket", "s3_bucket_arn", "s3_region", "s3_folder", "s3_kms_key_arn",
                   "sftp_host", "sftp_port", "sftp_username", "sftp_password", "sftp_private_key",
                   "sftp_host_key_fingerprint", "sftp_folder", "path_template_email", "path_template_sms",
-                  "path_template_push", "object_lock_mode", "object_lock_days")
+                  "path_template_push", "retention_rule", "object_lock_mode", "object_lock_days")
         widgets = {
             "sftp_password": forms.PasswordInput(render_value=False),
             # write-only: the page never carries the key, stored or just posted (a form with errors)
@@ -87,24 +87,39 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
     change_form_template = "admin/archive/archivesettings/change_form.html"
     info_fields = ("archive_status", "lock_status", "connection_status", "retention_status", "last_failures",
                    "channels_table")
-    readonly_fields = ("bucket_policy", "path_help", *info_fields)
+    readonly_fields = ("bucket_policy", "path_help", "platform_store", *info_fields)
+    # each destination's fields are in fieldsets classed archive-dest-<destination>: the page shows
+    # those of the destination chosen (the select switches them), and once locked only those
     base_fieldsets = (
         (None, {"fields": ("tenant", "destination")}),
         ("Status", {"fields": info_fields}),
-        ("The tenant's own S3 bucket", {"fields": ("s3_bucket", "s3_bucket_arn", "s3_region", "s3_folder",
+        ("The platform's store", {"classes": ("archive-dest", "archive-dest-platform"),
+                                  "fields": ("platform_store",)}),
+        ("The tenant's own S3 bucket", {"classes": ("archive-dest", "archive-dest-s3"),
+                                        "fields": ("s3_bucket", "s3_bucket_arn", "s3_region", "s3_folder",
                                                    "s3_kms_key_arn", "bucket_policy")}),
-        ("The tenant's SFTP server", {"fields": ("sftp_host", "sftp_port", "sftp_username", "sftp_password",
+        ("The tenant's SFTP server", {"classes": ("archive-dest", "archive-dest-sftp"),
+                                      "fields": ("sftp_host", "sftp_port", "sftp_username", "sftp_password",
                                                  "sftp_private_key", "sftp_host_key_fingerprint",
                                                  "sftp_folder")}),
-        ("File paths (tenant S3 bucket and SFTP)", {"fields": ("path_template_email", "path_template_sms",
-                                                               "path_template_push", "path_help")}),
-        ("Write-once storage (S3 Object Lock)", {"fields": ("object_lock_mode", "object_lock_days")}),
+        ("File paths", {"classes": ("archive-dest", "archive-dest-s3", "archive-dest-sftp"),
+                        "fields": ("path_template_email", "path_template_sms", "path_template_push", "path_help")}),
+        ("Retention", {"fields": ("retention_rule",)}),
+        ("Write-once storage (S3 Object Lock)", {"classes": ("archive-dest", "archive-dest-platform",
+                                                             "archive-dest-s3"),
+                                                 "fields": ("object_lock_mode", "object_lock_days")}),
     )
 
     def get_fieldsets(self, request, obj=None):
         hidden = () if self._may_see_secrets(request, obj) else self.secret_fields
-        return [(title, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
+        sets = [(title, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
                 for title, opts in self.base_fieldsets]
+        if obj is not None and obj.locked_at is not None:
+            # locked: the other destinations' fields are not even sent
+            sets = [(title, opts) for title, opts in sets
+                    if "archive-dest" not in opts.get("classes", ()) or f"archive-dest-{obj.destination}"
+                    in opts["classes"]]
+        return sets
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
@@ -149,6 +164,10 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
         return format_html("Use {} and at least <code>{{{{id}}}}</code>. Blank uses the default:<ul>{}</ul>",
                            ", ".join("{{" + a + "}}" for a in ATTRIBUTES), defaults)
 
+    @admin.display(description="where the files go")
+    def platform_store(self, obj):
+        return format_html("<span id='platform-store'>{}</span>", config.platform_store_words())
+
     @admin.display(description="destination lock")
     def lock_status(self, obj):
         if obj is None or obj.locked_at is None:
@@ -166,13 +185,21 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
 
     @admin.display(description="file retention")
     def retention_status(self, obj):
-        if obj is None:
+        if obj is None or not obj.tenant_id:
             return "—"
-        warning = config.retention_warning(tenant=obj.tenant)
+        minimum = retention.minimum_words(cfg=obj)
+        if obj.destination != Destination.PLATFORM:
+            # the tenant's bucket or server decides; what it says is read, never set by us
+            said = obj.lifecycle_message or retention.MSG_NOT_CHECKED.get(obj.destination, "")
+            shape = ("<span id='retention-status' class='errornote'>{}</span> {}" if retention.WARNING_MARK in said
+                     else "<span id='retention-status'>{}</span> {}")
+            return format_html(shape, said, minimum)
+        warnings = [w for w in (config.retention_warning(tenant=obj.tenant),
+                                retention.platform_retention_warning(cfg=obj)) if w]
         rule = obj.lifecycle_message or "The retention rule has not been applied yet."
-        return format_html("{} days. {}{}", obj.tenant.archive_file_retention_days, rule,
-                           format_html("<p class='errornote' id='retention-warning'>{}</p>", warning)
-                           if warning else "")
+        return format_html("{} days. {} {}{}", obj.tenant.archive_file_retention_days, rule, minimum,
+                           format_html_join("", "<p class='errornote' id='retention-warning'>{}</p>",
+                                            ((w,) for w in warnings)))
 
     @admin.display(description="last failures")
     def last_failures(self, obj):
@@ -284,6 +311,7 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
         context.update({
             "may_test": obj is not None and self.has_change_permission(request, obj),
             "is_csm": roles.is_csm(request.user),
+            "retention_button": retention.BUTTON.get(obj.destination if obj else "", ""),
             "may_see_manifests": obj is not None and roles.is_operator_of(request.user, obj.tenant_id),
         })
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from archive.models import ArchiveSettings, Destination
+from archive.services import retention
 from archive.services.destinations import REASONS, DeliveryError, destination_probe, target_for
 from archive.services.paths import TemplateError, path_template_validate
 from mktops import clock, net, ratelimit
@@ -70,6 +71,22 @@ def archive_channels(*, tenant: Tenant) -> list[tuple[str, str]]:
 
 def archive_state(*, tenant: Tenant) -> str:
     return ARCHIVE_ON if tenant.archive_enabled else ARCHIVE_OFF
+
+
+PLATFORM_BUCKET = ("The platform's S3 bucket {bucket}: files are encrypted at rest (SSE-S3), each tenant's under "
+                   "its own folder, and shown in the console.")
+PLATFORM_LOCAL = ("Demo: the platform's store is a local folder on this server, standing in for the platform's "
+                  "S3 bucket; files are encrypted at rest. A real installation sets MKTOPS_ARCHIVE_BUCKET.")
+
+
+def platform_store_words() -> str:
+    """What the platform's store is here: its bucket, or (the demo) a local folder."""
+    from django.core.files.storage import storages
+
+    storage = storages["archive"]
+    if s3.is_bucket_storage(storage):
+        return PLATFORM_BUCKET.format(bucket=storage.bucket_name)
+    return PLATFORM_LOCAL
 
 
 def _check_locked(cfg: ArchiveSettings, before: ArchiveSettings | None, errors: dict) -> None:
@@ -141,6 +158,8 @@ def archive_settings_validate(*, cfg: ArchiveSettings, before: ArchiveSettings |
                 path_template_validate(template=value, field=label)
             except TemplateError as exc:
                 errors.setdefault(name, str(exc))
+    # the compliance rule chosen: the object lock period defaults to it and may not be shorter
+    retention.retention_rule_apply(cfg=cfg, errors=errors)
     if cfg.object_lock_mode and cfg.object_lock_days < 1:
         errors["object_lock_days"] = ERR_LOCK_DAYS
     if errors:
@@ -223,6 +242,10 @@ def archive_lifecycle_apply(*, tenant: Tenant) -> tuple[bool, str]:
     """Put the file-retention expiration rule on the tenant's prefix of the platform bucket and
     read it back to confirm; the outcome is recorded on the settings."""
     cfg, _ = ArchiveSettings.objects.get_or_create(tenant=tenant)
+    if cfg.destination != Destination.PLATFORM:
+        # the tenant's own bucket is read, never written; an SFTP server keeps its own retention
+        cfg.tenant = tenant
+        return retention.archive_retention_check(cfg=cfg)
     days = tenant.archive_file_retention_days
     if not settings.MKTOPS_ARCHIVE_BUCKET:
         ok, message, confirmed = False, ERR_RETENTION_LOCAL, None

@@ -447,6 +447,53 @@ def lifecycle_expiration_days(target: S3Target, prefix: str) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class ExpirationRule:
+    """An enabled lifecycle rule that expires current objects under (part of) a prefix."""
+
+    rule_id: str
+    prefix: str  # the rule's own prefix ("" is the whole bucket)
+    days: int | None  # Expiration.Days, or None when it expires on a date
+    date: str = ""  # Expiration.Date (ISO), when so
+    covers_all: bool = True  # False: it covers only part of the prefix asked about
+
+
+def _rule_prefix(rule: dict) -> str | None:
+    """The prefix a rule filters on; None when it filters on tags or sizes (objects we write never
+    carry tags, so such a rule does not apply to them as a whole)."""
+    filt = rule.get("Filter")
+    if filt is None:
+        return rule.get("Prefix", "")
+    if "And" in filt:
+        parts = filt["And"]
+        return None if parts.get("Tags") or "ObjectSizeGreaterThan" in parts or "ObjectSizeLessThan" in parts \
+            else parts.get("Prefix", "")
+    if "Tag" in filt or "ObjectSizeGreaterThan" in filt or "ObjectSizeLessThan" in filt:
+        return None
+    return filt.get("Prefix", "")
+
+
+def lifecycle_expiration_rules(target: S3Target, prefix: str) -> list[ExpirationRule]:
+    """Read the bucket's lifecycle configuration (s3:GetLifecycleConfiguration; nothing is written)
+    and return the enabled rules that expire objects under `prefix`: those whose prefix contains it
+    (covering all of it) or lies inside it (covering part)."""
+    with _explained(target):
+        rules = _rules(client(target), target.bucket)
+    found = []
+    for rule in rules:
+        rule_prefix = _rule_prefix(rule)
+        expiration = rule.get("Expiration") or {}
+        if rule.get("Status") != "Enabled" or rule_prefix is None or not (
+                "Days" in expiration or "Date" in expiration):
+            continue
+        if prefix.startswith(rule_prefix) or rule_prefix.startswith(prefix):
+            date = expiration.get("Date")
+            found.append(ExpirationRule(rule_id=rule.get("ID", ""), prefix=rule_prefix, days=expiration.get("Days"),
+                                        date=date.date().isoformat() if hasattr(date, "date") else str(date or ""),
+                                        covers_all=prefix.startswith(rule_prefix)))
+    return found
+
+
 def ensure_expiration_rule(target: S3Target, prefix: str, days: int, rule_id: str) -> None:
     """Expire objects under `prefix` after `days` (replaces the rule `rule_id`, keeps the others)."""
     _put_rule(target, {"ID": rule_id[:255], "Status": "Enabled", "Filter": {"Prefix": prefix},
