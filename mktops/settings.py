@@ -302,12 +302,12 @@ if MKTOPS_WEBHOOK_CA_BUNDLE and not Path(MKTOPS_WEBHOOK_CA_BUNDLE).is_file():
 # --- quarantine: the region a phone number without "+country code" is read in (ISO 3166 alpha-2,
 # e.g. "FR"); empty: such a number is refused
 MKTOPS_DEFAULT_PHONE_REGION = env_str("MKTOPS_DEFAULT_PHONE_REGION").upper() or None
-# delivery reports per POST /api/v1/delivery-reports (413 beyond)
-MKTOPS_API_MAX_REPORTS = env_int("MKTOPS_API_MAX_REPORTS", 5000, minimum=1)
 if MKTOPS_DEFAULT_PHONE_REGION and not re.fullmatch(r"[A-Z]{2}", MKTOPS_DEFAULT_PHONE_REGION):
     raise ImproperlyConfigured(
         f"MKTOPS_DEFAULT_PHONE_REGION={MKTOPS_DEFAULT_PHONE_REGION!r} is not a two-letter region code."
     )
+# delivery reports per POST /api/v1/delivery-reports (413 beyond)
+MKTOPS_API_MAX_REPORTS = env_int("MKTOPS_API_MAX_REPORTS", 5000, minimum=1)
 
 LOGGING = {
     "version": 1,
