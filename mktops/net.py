@@ -3,7 +3,9 @@
 A host a tenant types (an SFTP server, a webhook endpoint, a provider's base URL) would otherwise be
 a way into the platform's own network: the metadata service, a database, an internal sshd. So:
 
-- The host is resolved with `getaddrinfo`, as a connection would resolve it, and *every* address it
+- The host is resolved with `getaddrinfo`, as a connection would resolve it (or, when
+  `settings.MKTOPS_DNS_RESOLVER` "host:port" is set, with A and AAAA queries to that DNS server
+  through dnspython; address literals never go to DNS), and *every* address it
   resolves to must be public: `ip.is_global` and not multicast, and an IPv4 address carried inside
   an IPv6 one (IPv4-mapped `::ffff:a.b.c.d`, 6to4 `2002::/16`, NAT64 `64:ff9b::/96`, the deprecated
   IPv4-compatible `::a.b.c.d`) must be public too; Teredo is never global. Odd spellings
@@ -44,6 +46,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _SHOWN_HOST_CHARS = 100  # a pasted novel is not repeated back in full
+DNS_LIFETIME_SECONDS = 5.0  # for one name's answer from MKTOPS_DNS_RESOLVER
 
 ERR_BLOCKED = ("The host {host} resolves to an address that is not on the public internet (loopback, private, "
                "link-local or reserved), and mktops connects only to public addresses: give the public host name "
@@ -121,17 +124,53 @@ def _bare(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
+def _getaddrinfo(host: str, port: int, flags: int = 0) -> list[str]:
+    answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=flags)
+    return [sockaddr[0] for family, _, _, _, sockaddr in answers if family in (socket.AF_INET, socket.AF_INET6)]
+
+
+def _dns_answers(host: str) -> list[str]:
+    """A and AAAA answers from the resolver at `settings.MKTOPS_DNS_RESOLVER` (dnspython)."""
+    import dns.exception
+    import dns.resolver
+
+    server, _, port = settings.MKTOPS_DNS_RESOLVER.rpartition(":")
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [_bare(server)]
+    resolver.port = int(port)
+    resolver.lifetime = DNS_LIFETIME_SECONDS
+    found: list[str] = []
+    for rtype in ("A", "AAAA"):
+        try:
+            found += [record.to_text() for record in resolver.resolve(host, rtype)]
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            continue
+        except (dns.exception.DNSException, UnicodeError, ValueError):  # SERVFAIL, a timeout, a bad label
+            raise OSError("no answer") from None
+    return found
+
+
+def _lookup(host: str, port: int) -> list[str]:
+    """The addresses a connection would use: the system's resolver (`getaddrinfo`), or, when
+    `MKTOPS_DNS_RESOLVER` is set, that DNS server. An address literal in any spelling the C library
+    accepts (`2130706433`, `0x7f.1`) is never sent to DNS: it is read as the C library reads it."""
+    if not settings.MKTOPS_DNS_RESOLVER:
+        return _getaddrinfo(host, port)
+    try:
+        return _getaddrinfo(host, port, socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        return _dns_answers(host)
+
+
 def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
-        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        answers = _lookup(host, port)
     except (OSError, UnicodeError, ValueError):  # gaierror, a label idna refuses, a NUL byte
         raise UnresolvedHost(host) from None
     found: list[IPAddress] = []
-    for family, _, _, _, sockaddr in answers:
-        if family not in (socket.AF_INET, socket.AF_INET6):
-            continue
+    for address in answers:
         try:
-            ip = ipaddress.ip_address(sockaddr[0])
+            ip = ipaddress.ip_address(address)
         except ValueError:
             raise BlockedAddress(host) from None
         if ip not in found:
