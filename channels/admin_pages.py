@@ -1,10 +1,86 @@
-"""The channel pages of the platform half (health, data report, test send).
+"""The channel pages of the platform half: health, data report, send test message.
 
-C2 fills `channel_urls`; the lifecycle's ChannelAdmin.get_urls includes what it returns, and the
-channel page links to `admin:channels_channel_health`, `admin:channels_channel_report` and
-`admin:channels_channel_test_send` whenever those names resolve.
+`channel_urls(model_admin)` gives their URL patterns; the lifecycle's `ChannelAdmin.get_urls`
+includes them, and the channel page links to each name that resolves. Each view goes through the
+admin's `object_view` (403 for who may not use the admin, 404 outside the user's tenants, then the
+level): health and report are VIEW (support included), the test send is CHANGE (operators, CSMs).
+Thin: parse, call channels.health / report / sending, render.
 """
 
+from __future__ import annotations
 
-def channel_urls(model_admin):
-    return []
+import functools
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from channels.health import ALERT_AFTER, CHECK_EVERY, TOKEN_WARNING, health_history, health_summary
+from channels.providers import adapter_for
+from channels.report import METRIC_LABELS, WINDOWS, channel_report, report_chart
+from channels.sending import TEXT_MAX, channel_test_send, recent_test_sends
+from channels.services.menu import CHANNEL_MANAGEMENT, menu_name
+from mktops.admin_base import CHANGE, VIEW, object_view
+
+
+def channel_urls(model_admin) -> list:
+    def page(method):
+        return model_admin.admin_site.admin_view(functools.partial(method, model_admin))
+
+    return [
+        path("<path:object_id>/health/", page(health_view), name="channels_channel_health"),
+        path("<path:object_id>/report/", page(report_view), name="channels_channel_report"),
+        path("<path:object_id>/test-send/", page(test_send_view), name="channels_channel_test_send"),
+    ]
+
+
+def _context(model_admin, request, obj, title: str, **extra) -> dict:
+    return {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "original": obj,
+            "title": title, "app_menu_name": menu_name(request) or CHANNEL_MANAGEMENT,
+            "change_url": reverse("admin:channels_channel_change", args=[obj.pk]),
+            "may_send": model_admin.has_change_permission(request, obj), **extra}
+
+
+@object_view(level=VIEW)
+def health_view(model_admin, request, obj):
+    return TemplateResponse(request, "channels/health.html", _context(
+        model_admin, request, obj, f"Health — {obj}", summary=health_summary(obj),
+        checks=health_history(channel=obj), check_every_minutes=int(CHECK_EVERY.total_seconds() // 60),
+        alert_after=ALERT_AFTER, token_warning_days=TOKEN_WARNING.days, is_whatsapp=obj.channel_type == "whatsapp"))
+
+
+@object_view(level=VIEW)
+def report_view(model_admin, request, obj):
+    report = channel_report(channel=obj)
+    metrics = [m for m in METRIC_LABELS if m != "opened" or report.has_opened]
+    rows = [(METRIC_LABELS[m], *[(report.totals[w][m], report.rate(w, m) if m != "sent" else "") for w in WINDOWS])
+            for m in metrics]
+    daily = [(day, [report.daily[m][i] for m in metrics]) for i, day in reversed(list(enumerate(report.days)))]
+    return TemplateResponse(request, "channels/report.html", _context(
+        model_admin, request, obj, f"Data report — {obj}", report=report, chart=report_chart(report), rows=rows,
+        windows=WINDOWS, metric_labels=[METRIC_LABELS[m] for m in metrics], daily=daily))
+
+
+@object_view(level=CHANGE)
+def test_send_view(model_admin, request, obj):
+    adapter = adapter_for(obj.channel_type)
+    errors: dict[str, list[str]] = {}
+    values = {"to": request.POST.get("to", ""), "text": request.POST.get("text", "")}
+    if request.method == "POST":
+        try:
+            row = channel_test_send(channel=obj, to=values["to"], text=values["text"], by=request.user)
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            model_admin.log_change(request, obj, f"Test message sent to {row.to}: "
+                                                 f"{'accepted' if row.ok else 'refused'}.")
+            level = messages.SUCCESS if row.ok else messages.ERROR
+            model_admin.message_user(request, row.message, level=level)
+            return HttpResponseRedirect(reverse("admin:channels_channel_test_send", args=[obj.pk]))
+    return TemplateResponse(request, "channels/test_send.html", _context(
+        model_admin, request, obj, f"Send test message — {obj}", adapter=adapter, values=values,
+        to_errors=errors.get("to", []), text_errors=errors.get("text", []),
+        other_errors=[m for k, v in errors.items() if k not in ("to", "text") for m in v],
+        sends=recent_test_sends(channel=obj), text_max=TEXT_MAX, can_send=obj.can_send))

@@ -104,9 +104,11 @@ class Adapter:
     recipient_help: str = ""
     recipient_pattern: str = r".{1,255}"
     recipient_rule: str = "must be at most 255 characters"
-    # the name of the event a test send records through ingestion
+    # the name of the event a test send records through ingestion, and the event field the
+    # recipient goes in ("email_id", "mobile_number", or "" when it is a platform user id)
     sent_event_name: str = ""
     sent_event_code: str = ""
+    recipient_attribute: str = ""
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.identity_fields if f.name == name)
@@ -139,6 +141,11 @@ class Adapter:
 
     def send_test(self, credentials: dict, *, to: str, text: str) -> SentMessage:
         raise NotImplementedError
+
+    def sent_message_content(self, credentials: dict, *, to: str, text: str, message_id: str) -> dict | None:
+        """The message as the ingestion API's sent event carries it (the archive keeps it), or None for
+        the types whose sent events carry no message (the chat platforms)."""
+        return None
 
 
 def _field_error(spec: FieldSpec, value) -> str:

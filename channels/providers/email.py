@@ -239,6 +239,7 @@ class EmailAdapter(Adapter):
     recipient_rule = "must be an email address such as name@example.com"
     sent_event_name = "Email Sent"
     sent_event_code = "MOE_EMAIL_SENT"
+    recipient_attribute = "email_id"
 
     def validate_more(self, credentials: dict) -> dict[str, str]:
         errors = {}
@@ -284,3 +285,7 @@ class EmailAdapter(Adapter):
         finally:
             backend.close()
         return SentMessage(message_id=message_id)
+
+    def sent_message_content(self, credentials: dict, *, to: str, text: str, message_id: str) -> dict | None:
+        return {"from": from_address(credentials), "to": to, "subject": TEST_SUBJECT, "text": text,
+                "headers": {"Message-ID": message_id}}

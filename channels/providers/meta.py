@@ -200,6 +200,7 @@ class WhatsAppAdapter(GraphAdapter):
     recipient_rule = "must be a phone number in international form: + and 7 to 15 digits"
     sent_event_name = "WhatsApp Sent"
     sent_event_code = "WHATSAPP_SENT"
+    recipient_attribute = "mobile_number"
 
     def details(self, data: dict, credentials: dict) -> dict[str, str]:
         return {**super().details(data, credentials), "waba_id": clean(credentials, "waba_id")}

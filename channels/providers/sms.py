@@ -104,6 +104,7 @@ class SmsAdapter(Adapter):
     recipient_rule = "must be a phone number in international form: + and 7 to 15 digits"
     sent_event_name = "SMS Sent"
     sent_event_code = "MOE_SMS_SENT"
+    recipient_attribute = "mobile_number"
 
     def fetch_account(self, credentials: dict) -> Account:
         sid, token, sender = (clean(credentials, k) for k in ("account_sid", "auth_token", "sender_id"))
@@ -133,3 +134,6 @@ class SmsAdapter(Adapter):
         if not message_id:
             raise PlatformUnavailable(PlatformUnavailable.SERVER_ERROR, ERR_NOT_AN_ANSWER)
         return SentMessage(message_id=message_id)
+
+    def sent_message_content(self, credentials: dict, *, to: str, text: str, message_id: str) -> dict | None:
+        return {"to": to, "sender": clean(credentials, "sender_id"), "body": text}
