@@ -15,7 +15,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters
 
-from channels.admin_pages import channel_urls
+from channels.admin_pages import channel_urls, health_column
 from channels.models import CHANNEL_TYPES, Channel, ChannelHistory, ChannelState, ChannelType
 from channels.services import lifecycle as svc
 from channels.services.binding import troubleshooting_checklist
@@ -109,7 +109,8 @@ class HistoryInline(ReadOnlyInline):
 @admin.register(Channel)
 class ChannelAdmin(TenantScopedAdmin):
     form = ChannelEditForm
-    list_display = ("name", "public_id", "type_label", "state_label", "account_id", "tenant", "created_at")
+    list_display = ("name", "public_id", "type_label", "state_label", "health_label", "account_id", "tenant",
+                    "created_at")
     list_filter = ("tenant", "channel_type", "state")
     search_fields = ("name", "public_id", "account_id")
     secret_fields = ("credentials",)
@@ -151,6 +152,11 @@ class ChannelAdmin(TenantScopedAdmin):
     def state_label(self, obj):
         return format_html("<span class='channel-state channel-state-{}'>{}</span>", obj.state,
                            obj.get_state_display())
+
+    @admin.display(description="health")
+    def health_label(self, obj):
+        # the platform half's summary (channels.health): highlighted when there is something to look at
+        return health_column(obj)
 
     @admin.display(description="state")
     def state_panel(self, obj):

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from channels.health import ALERT_AFTER, CHECK_EVERY, TOKEN_WARNING, health_history, health_summary
 from channels.providers import adapter_for
@@ -84,3 +85,17 @@ def test_send_view(model_admin, request, obj):
         to_errors=errors.get("to", []), text_errors=errors.get("text", []),
         other_errors=[m for k, v in errors.items() if k not in ("to", "text") for m in v],
         sends=recent_test_sends(channel=obj), text_max=TEXT_MAX, can_send=obj.can_send))
+
+
+def health_column(obj) -> str:
+    """The changelist's health cell: the state, the first thing to look at, a link to the page."""
+    if obj.state != "bound":
+        return "—"
+    summary = health_summary(obj)
+    first = summary["highlights"][0] if summary["highlights"] else ""
+    return format_html(
+        '<a href="{}" class="channel-health channel-health-{}{}" title="{}">{}</a>{}',
+        reverse("admin:channels_channel_health", args=[obj.pk]), summary["state"],
+        " channel-health-highlighted" if summary["highlighted"] else "", summary["message"],
+        "⚠ " + summary["label"] if summary["highlighted"] else summary["label"],
+        format_html('<div class="help channel-health-note">{}</div>', first) if first else "")

@@ -70,3 +70,11 @@ def test_the_report_page_has_the_chart_and_the_table(channel, tenant_a, as_opera
     sent_row = '<tr data-metric="Sent"><th>Sent</th><td class="num">2</td><td class="num"></td><td class="num">2</td>'
     assert sent_row in html
     assert '<tr data-metric="Delivered"><th>Delivered</th><td class="num">1</td><td class="num">50.0 %</td>' in html
+
+
+def test_the_changelist_highlights_the_channel(channel, as_operator_a, as_operator_b):
+    html = as_operator_a.get(reverse("admin:channels_channel_changelist")).content.decode()
+    assert "channel-health-highlighted" in html
+    assert "Quality rating dropped from GREEN to RED." in html
+    assert reverse("admin:channels_channel_health", args=[channel.pk]) in html
+    assert "channel-health" not in as_operator_b.get(reverse("admin:channels_channel_changelist")).content.decode()
