@@ -98,7 +98,8 @@ class ExportConnectionAdmin(TenantScopedAdmin):
     list_filter = ("tenant", "frequency", "encryption", "paused")
     list_select_related = ("tenant",)
     search_fields = ("name", "bucket")
-    readonly_fields = ("pgp_fingerprint", "pgp_algorithm", "pgp_expires_at", "paused", "exported_seq",
+    readonly_fields = ("pgp_fingerprint", "pgp_algorithm", "pgp_expires_at", "paused", "paused_reason",
+                       "exported_seq",
                        "next_run_at", "last_success_at", "last_file_at")
     fieldsets = (
         (None, {"fields": ("tenant", "name", "bucket", "folder_path", "region", "kms_key_arn")}),
@@ -107,8 +108,8 @@ class ExportConnectionAdmin(TenantScopedAdmin):
         ("File encryption", {"fields": ("encryption", "pgp_public_key", "pgp_fingerprint", "pgp_algorithm",
                                         "pgp_expires_at")}),
     )
-    status_fieldset = ("Status", {"fields": ("paused", "exported_seq", "next_run_at", "last_success_at",
-                                             "last_file_at")})
+    status_fieldset = ("Status", {"fields": ("paused", "paused_reason", "exported_seq", "next_run_at",
+                                             "last_success_at", "last_file_at")})
     change_form_template = "admin/exports/exportconnection/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
@@ -163,9 +164,16 @@ class ExportConnectionAdmin(TenantScopedAdmin):
                 messages.warning(request, f"S3 export is not enabled for {tenant.name}: connections can be set "
                                           "up and tested, but no file is sent until a CSM switches it on.")
 
+    def _warn_expiring_keys(self, request, tenants) -> None:
+        for connection in connections.connections_with_expiring_keys(tenant_ids=[t.pk for t in tenants]):
+            warning = connections.key_expiry_warning(connection=connection)
+            if warning:
+                messages.warning(request, f"“{connection.name}”: {warning}")
+
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET" and not roles.is_csm(request.user):
             self._warn_unentitled(request, self.visible_tenants(request))
+            self._warn_expiring_keys(request, self.operated_tenants(request))
         return super().changelist_view(request, extra_context)
 
     @method_decorator(sensitive_post_parameters("pgp_public_key"))  # a private key pasted by mistake
@@ -190,6 +198,7 @@ class ExportConnectionAdmin(TenantScopedAdmin):
         runs = list(obj.runs.order_by("-id")[:RECENT_RUNS])
         return {
             "health": connections.connection_health(connection=obj, now=now),
+            "key_warning": connections.key_expiry_warning(connection=obj, now=now),
             # events past retention kept only because this connection has not exported them yet
             "retention_note": retention.hold_note(obj.tenant, export_retention.connection_hold(obj, obj.tenant, now),
                                                   now=now),
@@ -278,7 +287,11 @@ class ExportConnectionAdmin(TenantScopedAdmin):
 
     @object_view(level=CHANGE, post_only=True)
     def resume_view(self, request, obj):
-        connections.connection_resume(connection=obj, by=request.user)
+        try:
+            connections.connection_resume(connection=obj, by=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return self._back(obj)
         self.log_change(request, obj, "Resumed")
         self.message_user(request, "Resumed: the events ingested meanwhile go in the next file.")
         return self._back(obj)

@@ -56,6 +56,8 @@ class ExportConnection(models.Model):
     kms_key_arn = models.CharField("KMS key ARN", max_length=2048, blank=True, default="",
                                    help_text="Optional SSE-KMS key for the uploads.")
     paused = models.BooleanField(default=False, editable=False)
+    # why mktops paused it ("" when an operator did): shown on the page until it is resumed
+    paused_reason = models.TextField("paused because", blank=True, default="", editable=False)
     # the watermark: every selected event with seq <= exported_seq is in exactly one file
     exported_seq = models.BigIntegerField("exported up to ingest sequence", default=0, editable=False)
     next_run_at = models.DateTimeField(null=True, blank=True, editable=False)

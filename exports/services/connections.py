@@ -40,6 +40,13 @@ ERR_LIFECYCLE = ("Could not set the lifecycle rule that removes unfinished uploa
 # a worker killed mid-upload leaves parts that the tenant pays for and never sees
 ABANDONED_UPLOAD_DAYS = 1
 MSG_TEST_FAILED = "Test connection failed: {reason}"
+ERR_RESUME_KEY_EXPIRED = ("The encryption key expired on {date}: paste a current public key and save, then resume "
+                          "(the events not yet exported go in the next file).")
+KEY_WARNING_DAYS = 14
+MSG_KEY_EXPIRES = ("The encryption key expires on {date:%Y-%m-%d %H:%M} UTC, in {days} day(s): paste a renewed "
+                   "public key before then. When it expires, files stop and the connection pauses.")
+MSG_KEY_EXPIRED = ("The encryption key expired on {date:%Y-%m-%d %H:%M} UTC: files cannot be encrypted. Paste a "
+                   "current public key and save, then resume.")
 PROBE_TEXT = b"mktops S3 export connection test. This object can be deleted.\n"
 
 
@@ -96,17 +103,20 @@ def connection_save(*, connection: ExportConnection, by=None, frequency_changed:
 
 
 def connection_pause(*, connection: ExportConnection, by=None) -> None:
-    ExportConnection.objects.filter(pk=connection.pk).update(paused=True)
-    connection.paused = True
+    ExportConnection.objects.filter(pk=connection.pk).update(paused=True, paused_reason="")
+    connection.paused, connection.paused_reason = True, ""
     audit_log_write(user=by, action="s3_export.pause", tenant=connection.tenant, obj=connection)
 
 
 def connection_resume(*, connection: ExportConnection, by=None) -> None:
-    """Resume: the events ingested while paused go in the next file (nothing is skipped)."""
+    """Resume: the events ingested while paused go in the next file (nothing is skipped). Refused while
+    the encryption key has expired: every file would fail again."""
     now = clock.now()
+    if connection.encrypted and connection.pgp_expires_at and connection.pgp_expires_at <= now:
+        raise ValidationError(ERR_RESUME_KEY_EXPIRED.format(date=f"{connection.pgp_expires_at:%Y-%m-%d}"))
     next_run = min(connection.next_run_at or now, connection_next_slot(connection, now))
-    ExportConnection.objects.filter(pk=connection.pk).update(paused=False, next_run_at=next_run)
-    connection.paused, connection.next_run_at = False, next_run
+    ExportConnection.objects.filter(pk=connection.pk).update(paused=False, paused_reason="", next_run_at=next_run)
+    connection.paused, connection.paused_reason, connection.next_run_at = False, "", next_run
     audit_log_write(user=by, action="s3_export.resume", tenant=connection.tenant, obj=connection)
 
 
@@ -299,7 +309,8 @@ def connection_health(*, connection: ExportConnection, now: datetime | None = No
     if not connection.tenant.s3_export_enabled:
         return Health("not_entitled", ERR_NOT_ENTITLED, lag)
     if connection.paused:
-        return Health("paused", f"Paused: nothing is sent until it is resumed; {_describe_lag(lag)}.", lag)
+        why = f" by mktops: {connection.paused_reason.rstrip('.')}" if connection.paused_reason else ""
+        return Health("paused", f"Paused{why}; nothing is sent until it is resumed; {_describe_lag(lag)}.", lag)
     active = (ExportRun.objects.filter(connection=connection, kind=RunKind.SCHEDULED, status__in=ACTIVE)
               .order_by("id").first())
     if active and active.status == JobStatus.RETRYING:
@@ -320,6 +331,23 @@ def connection_health(*, connection: ExportConnection, now: datetime | None = No
         return Health("ok", HEALTH_NO_FILE_YET.format(lag=_describe_lag(lag)), lag)
     return Health("ok", f"Healthy: last file {connection.last_file_at:%Y-%m-%d %H:%M} UTC; "
                         f"{_describe_lag(lag)}.", lag)
+
+
+def key_expiry_warning(*, connection: ExportConnection, now: datetime | None = None) -> str:
+    """The warning operators get from 14 days before the encryption key expires ('' when none is due)."""
+    now = now or clock.now()
+    expires = connection.pgp_expires_at
+    if not connection.encrypted or expires is None or expires - now > timedelta(days=KEY_WARNING_DAYS):
+        return ""
+    if expires <= now:
+        return MSG_KEY_EXPIRED.format(date=expires)
+    return MSG_KEY_EXPIRES.format(date=expires, days=max(1, (expires - now).days))
+
+
+def connections_with_expiring_keys(*, tenant_ids, now: datetime | None = None):
+    now = now or clock.now()
+    return ExportConnection.objects.filter(tenant_id__in=tenant_ids, encryption="pgp",
+                                           pgp_expires_at__lte=now + timedelta(days=KEY_WARNING_DAYS))
 
 
 HEALTH_TEST_FAILED = "Test connection failed at {when:%Y-%m-%d %H:%M} UTC: {message}"

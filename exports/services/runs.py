@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import orjson
 from django.db import transaction
@@ -27,6 +27,7 @@ from exports.services.paths import manifest_key
 from exports.services.schedule import next_slot, run_repoint
 from mktops import clock, pgp
 from mktops.jobs import claim
+from mktops.services import audit_log_write
 from mktops.storage import s3
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,22 @@ def run_record_failure(*, run: ExportRun, error: str, duration: float) -> bool:
     return run.retry_at(clock.now() + retry_delay(run.attempts), error, duration_seconds=duration)
 
 
+@transaction.atomic
+def run_record_key_expired(*, run: ExportRun, error: str, expired_on: datetime | None, duration: float) -> bool:
+    """Retrying cannot help until the operator pastes a current key: the run fails with gpg's reason and
+    the connection pauses with it (its events stay unexported: the next file after resume takes them)."""
+    if not run.fail(error, duration_seconds=duration):
+        return False
+    connection = ExportConnection.objects.filter(pk=run.connection_id)
+    connection.update(paused=True, paused_reason=error)
+    if expired_on:
+        # gpg's date, on the connection while it still has this key: Resume then waits for a current one
+        connection.filter(pgp_fingerprint=run.pgp_fingerprint).update(pgp_expires_at=expired_on)
+    audit_log_write(user=None, action="s3_export.pause", tenant=run.tenant, obj=run.connection,
+                    detail={"reason": error, "run": run.pk})
+    return True
+
+
 def _has_events(run: ExportRun) -> bool:
     return records.run_events(run).exists()
 
@@ -220,6 +237,10 @@ def run_execute(*, run_id: int, part_size: int | None = None) -> ExportRun | Non
     try:
         run_repoint(run=run)  # the operator changed where files go: this attempt takes all of it fresh
         upload = run_upload(run=run, part_size=part_size) if _has_events(run) else None
+    except pgp.PgpKeyExpired as exc:
+        run_record_key_expired(run=run, error=str(exc), expired_on=exc.expired_on,
+                               duration=time.monotonic() - started)
+        return run
     except (s3.S3Error, pgp.PgpError, LeaseLost) as exc:
         run_record_failure(run=run, error=str(exc), duration=time.monotonic() - started)
         return run

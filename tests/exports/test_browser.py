@@ -31,8 +31,8 @@ def test_operator_sets_up_an_encrypted_export_and_sees_the_first_run(
     assert f"s3://{bucket}/mktops/events_warehouse/export_day=" in page.locator("#export-path").inner_text()
 
     page.click("#test-connection")
-    page.wait_for_selector(".messagelist")
-    assert "Test connection succeeded" in page.locator(".messagelist").inner_text()
+    page.wait_for_selector(".messagelist:not([hidden])")
+    assert "Test connection succeeded" in page.locator(".messagelist:not([hidden])").inner_text()
     assert "succeeded" in page.locator("#export-last-test").inner_text()
 
     api("/events", {"events": [make_event(i) for i in range(5)]})
