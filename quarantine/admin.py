@@ -363,6 +363,9 @@ class SmscConfigAdmin(TenantTableAdmin):
     list_filter = ("tenant",)
     fields = ("tenant", "name", "status_regex", "error_regex", "optout_keywords")
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant",) if obj is not None else ()
+
 
 class ToQualifyFilter(admin.SimpleListFilter):
     title = "qualification"

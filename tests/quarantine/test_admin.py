@@ -314,3 +314,32 @@ def test_bulk_delete_of_smsc_rows_is_audited_and_scoped(as_operator_a, as_operat
     as_operator_a.post(url("quarantine_smscqualification_changelist"), body)
     assert not SmscQualification.objects.filter(pk=row.pk).exists()
     assert AuditLog.objects.filter(action="quarantine.smscqualification.delete", tenant=tenant_a).count() == 1
+
+
+def test_smsc_config_pages_per_persona(as_operator_a, as_support_a, as_operator_b, tenant_a):
+    from quarantine.models import SmscConfig
+
+    config = SmscConfig.objects.create(tenant=tenant_a, name="Acme")
+    path = url("quarantine_smscconfig_change", config.pk)
+    assert as_operator_b.get(path).status_code == 404
+    assert as_operator_b.post(path, {"name": "Taken"}).status_code == 404
+    assert as_support_a.get(path).status_code == 200
+    body = {"name": "Acme2", "status_regex": r"stat:(\w+)", "error_regex": r"err:(\w+)", "optout_keywords": "STOP"}
+    assert as_support_a.post(path, body).status_code == 403
+    assert as_operator_a.post(path, body).status_code == 302
+    config.refresh_from_db()
+    assert config.name == "Acme2"
+    assert AuditLog.objects.filter(action="quarantine.smscconfig.change", tenant=tenant_a).count() == 1
+
+
+def test_only_csms_change_the_push_table(as_operator_a, as_csm):
+    from quarantine.models import PushQualificationRule
+
+    rule = PushQualificationRule.objects.get(provider="apns", code="Unregistered")
+    path = url("quarantine_pushqualificationrule_change", rule.pk)
+    body = {"provider": "apns", "code": "Unregistered", "scenario": "x", "error_type": "soft",
+            "error_reason": "refused"}
+    assert as_operator_a.post(path, body).status_code == 403
+    assert as_csm.post(path, body).status_code == 302
+    rule.refresh_from_db()
+    assert rule.error_type == "soft"
