@@ -64,13 +64,27 @@ class ArchiveSettingsForm(forms.ModelForm):
                 data[name] = getattr(self.instance, name, "")
         return data
 
+    by_csm = False  # set by ArchiveSettingsAdmin.get_form
+
+    def _refuse_locked_posts(self, before):
+        """A locked field is shown read-only, so Django would drop a posted change and report
+        success: a change posted anyway is refused with the reason instead."""
+        if before is None or before.locked_at is None:
+            return
+        for name in config.LOCKED_FIELDS:
+            if name in self.data and name not in self.fields and str(self.data[name]) != str(getattr(before, name)):
+                rule = config.ERR_LOCK_CSM if name in config.LOCK_SETTING_FIELDS else config.ERR_LOCKED
+                label = ArchiveSettings._meta.get_field(name).verbose_name
+                self.add_error(None, rule.format(field=label, when=before.locked_at))
+
     def _post_clean(self):
         super()._post_clean()
         if self.errors:
             return
         before = ArchiveSettings.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        self._refuse_locked_posts(before)
         try:
-            config.archive_settings_validate(cfg=self.instance, before=before)
+            config.archive_settings_validate(cfg=self.instance, before=before, by_csm=self.by_csm)
         except ValidationError as exc:
             # a rule on a field the form does not show (locked, or a secret hidden) goes on top
             for name, field_messages in exc.message_dict.items():
@@ -126,8 +140,31 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
         if obj is not None:
             fields.append("tenant")
             if obj.locked_at is not None:
-                fields += config.LOCKED_FIELDS
+                # after the lock only a CSM changes the write-once storage settings (audited)
+                csm = roles.is_csm(request.user)
+                fields += [f for f in config.LOCKED_FIELDS if not (csm and f in config.LOCK_SETTING_FIELDS)]
         return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.by_csm = roles.is_csm(request.user)
+        return form
+
+    # --- deleting: only a CSM, only for a tenant that never archived anything -------------------
+    def has_delete_permission(self, request, obj=None):
+        if not roles.is_csm(request.user):
+            return False
+        return obj is None or not config.tenant_has_archived(tenant_id=obj.tenant_id)
+
+    def delete_model(self, request, obj):
+        config.archive_settings_delete(cfg=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for cfg in queryset.select_related("tenant"):
+            try:
+                config.archive_settings_delete(cfg=cfg, by=request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
 
     change_list_template = "admin/archive/archivesettings/change_list.html"
     NOT_SET_UP_SHOWN = 50
@@ -139,8 +176,9 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
         missing = self.visible_tenants(request).exclude(
             pk__in=ArchiveSettings.objects.values("tenant_id")).order_by("name")[:self.NOT_SET_UP_SHOWN]
         add_url = reverse("admin:archive_archivesettings_add")
-        not_set_up = [(t, f"{add_url}?tenant={t.pk}" if roles.is_operator_of(request.user, t.pk) else "")
-                      for t in missing]
+        # a tenant that has archived never gets a new, unlocked row from this page
+        not_set_up = [(t, f"{add_url}?tenant={t.pk}" if roles.is_operator_of(request.user, t.pk)
+                       and not config.tenant_has_archived(tenant_id=t.pk) else "") for t in missing]
         return super().changelist_view(request, {**(extra_context or {}), "not_set_up": not_set_up})
 
     @method_decorator(sensitive_post_parameters(*SECRET_FIELDS))
@@ -170,9 +208,15 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
 
     @admin.display(description="destination lock")
     def lock_status(self, obj):
-        if obj is None or obj.locked_at is None:
-            return "Not locked yet: the choice is locked when the first message is stored."
-        return format_html("<span id='lock-status'>Locked since {} UTC (first message stored).</span>",
+        if obj is None or obj.pk is None:
+            return "Not confirmed: nothing is written until an operator confirms the destination."
+        if obj.locked_at is None:
+            waiting = config.waiting_for_destination(tenant_id=obj.tenant_id).count()
+            return format_html("<span id='lock-status'>Not confirmed: nothing is written until an operator "
+                               "confirms the destination (Confirm destination, below); {} message(s) waiting "
+                               "for a destination.</span>", waiting)
+        return format_html("<span id='lock-status'>Locked since {} UTC, when an operator confirmed the "
+                           "destination: it can no longer be changed.</span>",
                            obj.locked_at.strftime("%Y-%m-%d %H:%M"))
 
     @admin.display(description="last connection test")
@@ -234,6 +278,8 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
                  name="archive_archivesettings_retention"),
             path("<path:object_id>/redeliver-all/", view(self.redeliver_all_view),
                  name="archive_archivesettings_redeliver_all"),
+            path("<path:object_id>/confirm-destination/", view(self.confirm_destination_view),
+                 name="archive_archivesettings_confirm"),
             path("<path:object_id>/completeness/", view(self.completeness_view),
                  name="archive_archivesettings_completeness"),
             path("<path:object_id>/manifests/", view(self.manifests_view),
@@ -243,6 +289,29 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
 
     def _back(self, obj, name="change"):
         return HttpResponseRedirect(reverse(f"admin:archive_archivesettings_{name}", args=[obj.pk]))
+
+    @object_view(level=CHANGE)
+    def confirm_destination_view(self, request, obj):
+        """The confirmation step: what will be locked, said to be final; POST locks it."""
+        error = ""
+        if request.method == "POST":
+            try:
+                config.archive_destination_confirm(cfg=obj, by=request.user,
+                                                   acknowledged=request.POST.get("acknowledge") == "final")
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+            else:
+                self.log_change(request, obj, "Destination confirmed and locked.")
+                self.message_user(request, "The destination is confirmed and locked; messages waiting for it "
+                                           "are being written.", messages.SUCCESS)
+                return self._back(obj)
+        return TemplateResponse(request, "admin/archive/archivesettings/confirm_destination.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": obj,
+            "title": f"Confirm the archive destination — {obj.tenant}", "error": error,
+            "may_confirm": roles.role_for(request.user, obj.tenant_id) == Role.OPERATOR,
+            "summary": config.locked_summary(cfg=obj),
+            "waiting": config.waiting_for_destination(tenant_id=obj.tenant_id).count(),
+        }, status=400 if error else 200)
 
     @object_view(level=CHANGE, post_only=True)
     def test_connection_view(self, request, obj):
@@ -313,6 +382,8 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
             "is_csm": roles.is_csm(request.user),
             "retention_button": retention.BUTTON.get(obj.destination if obj else "", ""),
             "may_see_manifests": obj is not None and roles.is_operator_of(request.user, obj.tenant_id),
+            "may_confirm": obj is not None and obj.locked_at is None
+            and roles.role_for(request.user, obj.tenant_id) == Role.OPERATOR,
         })
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -349,6 +420,9 @@ def _back_links(request, obj: ArchivedMessage) -> dict:
 
 
 def _state_words(row: ArchivedMessage) -> str:
+    if row.outcome == Outcome.QUEUED and row.failure_reason == config.WAITING_REASON:
+        return (f"waiting for a destination: kept internally until {row.held_until:%Y-%m-%d}, written once an "
+                "operator confirms the destination" if row.held_until else "waiting for a destination")
     if row.outcome == Outcome.HELD and row.held_until:
         return f"not delivered, kept internally until {row.held_until:%Y-%m-%d} — {row.last_error}"
     if row.outcome == Outcome.SKIPPED:
@@ -472,14 +546,19 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
 
     @object_view(level=VIEW)
     def message_view(self, request, obj):
-        data, error = self._read(request, obj, reading.ACTION_VIEW)
+        read, error = self._read(request, obj, reading.ACTION_VIEW)
+        data = read.data if read else None
         context = {**self.admin_site.each_context(request), "opts": self.opts, "original": obj,
                    "title": f"{obj.event_name} to {obj.contact_uid}", "message": obj, "error": error,
                    "state": _state_words(obj),
                    "can_retry_now": obj.status in ("retrying", "pending") and (
                        roles.is_csm(request.user) or roles.is_operator_of(request.user, obj.tenant_id))}
         context.update(_back_links(request, obj))
-        if data is not None and obj.channel == "email":
+        if read is not None:
+            context["integrity_warning"] = read.warning
+            if read.raw:
+                context["raw_note"] = reading.RAW_KEPT.format(reason=obj.last_error)
+        if data is not None and obj.channel == "email" and not read.raw:
             context["email"] = reading.email_view(data)
         elif data is not None:
             context["fields"] = reading.json_view(data)
@@ -489,11 +568,12 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
     @object_view(level=VIEW)
     def body_view(self, request, obj):
         """The email's HTML alone, for the sandboxed frame: no scripts, nothing fetched, links inert."""
-        try:
-            data = reading.archived_message_bytes(message=obj)
-        except reading.ArchiveReadError as exc:
-            return HttpResponse(str(exc), status=409, content_type="text/plain")
-        view = reading.email_view(data)
+        read, error = self._read(request, obj, reading.ACTION_VIEW_BODY)
+        if error:
+            return HttpResponse(error, status=409, content_type="text/plain")
+        if read.raw:
+            return HttpResponse(read.data, content_type="text/plain; charset=utf-8")
+        view = reading.email_view(read.data)
         response = HttpResponse(view.html or format_html("<pre>{}</pre>", view.text))
         response["Content-Security-Policy"] = reading.BODY_CSP
         response["X-Frame-Options"] = "SAMEORIGIN"
@@ -501,12 +581,19 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
 
     @object_view(level=VIEW)
     def download_view(self, request, obj):
-        data, error = self._read(request, obj, reading.ACTION_DOWNLOAD)
+        read, error = self._read(request, obj, reading.ACTION_DOWNLOAD)
         if error:
             return HttpResponse(error, status=409, content_type="text/plain")
-        response = HttpResponse(data, content_type="message/rfc822" if obj.channel == "email"
-                                else "application/json")
-        response["Content-Disposition"] = f'attachment; filename="{reading.download_name(obj)}"'
+        email_file = obj.channel == "email" and not read.raw
+        response = HttpResponse(read.data, content_type="message/rfc822" if email_file else "application/json")
+        name = reading.download_name(obj)
+        if read.raw:
+            name = name.rsplit(".", 1)[0] + ".as-received.json"
+        if read.intact is False:
+            # a download cannot carry a page's warning: the file's name and a header say it
+            name = f"INTEGRITY-MISMATCH-{name}"
+            response["X-Archive-Integrity"] = "mismatch"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
     @object_view(level=CSM, post_only=True)
@@ -546,7 +633,7 @@ class ArchiveAccessLogAdmin(TenantScopedAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        qs = super().get_queryset(request).filter(action__in=(reading.ACTION_VIEW, reading.ACTION_DOWNLOAD))
+        qs = super().get_queryset(request).filter(action__in=(*reading.ACCESS_ACTIONS, reading.ACTION_INTEGRITY))
         if roles.is_csm(request.user):
             return qs
         return qs.filter(tenant__in=roles.tenant_ids(request.user, (Role.OPERATOR,)))

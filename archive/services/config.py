@@ -7,19 +7,37 @@ import json
 import re
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 
-from archive.models import ArchiveSettings, Destination
+from archive.models import ArchivedMessage, ArchiveSettings, Destination, Outcome
 from archive.services import retention
 from archive.services.destinations import REASONS, DeliveryError, destination_probe, target_for
 from archive.services.paths import TemplateError, path_template_validate
-from mktops import clock, net, ratelimit
+from mktops import clock, net, ratelimit, roles
 from mktops.errors import CheckResult
-from mktops.models import Tenant
+from mktops.jobs import enqueue_on_commit
+from mktops.models import Role, Tenant
+from mktops.services import audit_log_write
 from mktops.storage import buckets, s3
 
-ERR_LOCKED = ("{field}: the destination is locked since {when:%Y-%m-%d %H:%M} UTC, when the first message "
-              "was stored; it can no longer be changed.")
+# failure_reason of a row kept until the operator confirms a destination
+WAITING_REASON = "awaiting_destination"
+
+ERR_LOCKED = ("{field}: the destination is locked since {when:%Y-%m-%d %H:%M} UTC, when the operator confirmed "
+              "it; it can no longer be changed.")
+ERR_LOCK_CSM = ("{field}: the write-once storage settings are part of the locked destination since "
+                "{when:%Y-%m-%d %H:%M} UTC; ask your CSM to change them.")
+ERR_CONFIRM_ACK = ("confirm: tick the box to confirm that the destination is final; it cannot be changed "
+                   "afterwards.")
+ERR_CONFIRM_LOCKED = "The destination is already locked since {when:%Y-%m-%d %H:%M} UTC."
+ERR_CONFIRM_INVALID = "The destination cannot be confirmed until its settings are complete: {errors}"
+ERR_SETTINGS_ARCHIVED = ("tenant: {tenant} has archived messages, so its archive settings cannot be made "
+                         "again; ask platform support.")
+ERR_DELETE_ARCHIVED = ("The archive settings of {tenant} cannot be deleted: the tenant has archived messages "
+                       "and its destination stays locked.")
+MSG_WAITING = ("{count} message(s) are waiting for a destination: nothing is written until an operator "
+               "confirms where the archive goes (they are kept internally for {days} days).")
 ERR_REQUIRED = "{field}: required when the destination is {destination}."
 ERR_BUCKET_NAME = "bucket name: {rules}"
 ERR_BUCKET_ARN = "bucket ARN: must be arn:aws:s3:::{bucket} (the ARN of the bucket named above)."
@@ -34,9 +52,12 @@ ERR_SFTP_HOST_UNRESOLVED = ("host: the name could not be resolved; check its spe
                             "DNS record.")
 ERR_LOCK_DAYS = "object lock days: give a number of days (1 or more) when an object lock mode is chosen."
 
-# the fields that make up the choice of destination; locked after the first stored message
+# write-once storage: part of the locked choice; after the lock only a CSM changes them (audited)
+LOCK_SETTING_FIELDS = ("object_lock_mode", "object_lock_days")
+# the fields that make up the choice of destination; locked when the operator confirms it
 LOCKED_FIELDS = ("destination", "s3_bucket", "s3_bucket_arn", "s3_region", "s3_folder", "sftp_host",
-                 "sftp_port", "sftp_folder", "path_template_email", "path_template_sms", "path_template_push")
+                 "sftp_port", "sftp_folder", "path_template_email", "path_template_sms", "path_template_push",
+                 *LOCK_SETTING_FIELDS)
 TEMPLATE_FIELDS = {"path_template_email": "email file path", "path_template_sms": "SMS file path",
                    "path_template_push": "push file path"}
 
@@ -89,13 +110,16 @@ def platform_store_words() -> str:
     return PLATFORM_LOCAL
 
 
-def _check_locked(cfg: ArchiveSettings, before: ArchiveSettings | None, errors: dict) -> None:
+def _check_locked(cfg: ArchiveSettings, before: ArchiveSettings | None, errors: dict, by_csm: bool = False) -> None:
     if before is None or before.locked_at is None:
         return
     for name in LOCKED_FIELDS:
         if getattr(cfg, name) != getattr(before, name):
+            if by_csm and name in LOCK_SETTING_FIELDS:
+                continue
             label = ArchiveSettings._meta.get_field(name).verbose_name
-            errors[name] = ERR_LOCKED.format(field=label, when=before.locked_at)
+            rule = ERR_LOCK_CSM if name in LOCK_SETTING_FIELDS else ERR_LOCKED
+            errors[name] = rule.format(field=label, when=before.locked_at)
 
 
 def _check_s3(cfg: ArchiveSettings, errors: dict) -> None:
@@ -142,10 +166,15 @@ def _check_sftp_address(cfg: ArchiveSettings, errors: dict) -> None:
         errors["sftp_host"] = ERR_SFTP_HOST_UNRESOLVED
 
 
-def archive_settings_validate(*, cfg: ArchiveSettings, before: ArchiveSettings | None = None) -> None:
-    """Raise ValidationError({field: message}) for every rule the settings break."""
+def archive_settings_validate(*, cfg: ArchiveSettings, before: ArchiveSettings | None = None,
+                              by_csm: bool = False) -> None:
+    """Raise ValidationError({field: message}) for every rule the settings break. `by_csm`: the
+    write-once storage settings may change after the lock (a CSM's repair)."""
     errors: dict[str, str] = {}
-    _check_locked(cfg, before, errors)
+    _check_locked(cfg, before, errors, by_csm)
+    if before is None and cfg.pk is None and cfg.tenant_id and tenant_has_archived(tenant_id=cfg.tenant_id):
+        # a new, unlocked row for a tenant that archived would undo its lock
+        errors["tenant"] = ERR_SETTINGS_ARCHIVED.format(tenant=cfg.tenant)
     if cfg.destination == Destination.S3:
         _check_s3(cfg, errors)
     elif cfg.destination == Destination.SFTP:
@@ -173,14 +202,112 @@ def archive_bucket_claims(bucket: str) -> list[int]:
 
 
 def archive_settings_save(*, cfg: ArchiveSettings, by=None) -> ArchiveSettings:
+    """Validate and save; the audit row names each changed field with its old and new value
+    (secrets only as 'changed'). After the lock a CSM may change the write-once storage settings."""
     before = ArchiveSettings.objects.filter(pk=cfg.pk).first() if cfg.pk else None
-    archive_settings_validate(cfg=cfg, before=before)
+    archive_settings_validate(cfg=cfg, before=before, by_csm=by is not None and roles.is_csm(by))
     cfg.save()
-    from mktops.services import audit_log_write
-
     audit_log_write(user=by, action="archive.settings_change", tenant=cfg.tenant, obj=cfg,
-                    detail={"destination": cfg.destination})
+                    detail={"destination": cfg.destination, "changes": _changes(before, cfg)})
     return cfg
+
+
+_SECRET_FIELDS = ("sftp_password", "sftp_private_key")
+_AUDITED_FIELDS = (*LOCKED_FIELDS, "s3_kms_key_arn", "sftp_username", "sftp_host_key_fingerprint", *_SECRET_FIELDS)
+
+
+def _changes(before: ArchiveSettings | None, cfg: ArchiveSettings) -> dict:
+    changes = {}
+    for name in _AUDITED_FIELDS:
+        old, new = (getattr(before, name) if before else None), getattr(cfg, name)
+        if old != new and (before is not None or new):
+            changes[name] = "changed" if name in _SECRET_FIELDS else [old, new]
+    return changes
+
+
+# --- the destination lock -----------------------------------------------------------------
+def tenant_has_archived(*, tenant_id: int) -> bool:
+    """Whether any message of the tenant was written, or tried at a destination and kept internally:
+    from then on its settings stay (never deleted, never made again unlocked). Rows that only waited
+    for a destination have none."""
+    return ArchivedMessage.objects.filter(
+        tenant_id=tenant_id, outcome__in=(Outcome.STORED, Outcome.HELD, Outcome.PURGED)).exclude(
+        destination="").exists()
+
+
+def waiting_for_destination(*, tenant_id: int):
+    """Rows kept until an operator confirms the destination (archive.services.delivery)."""
+    return ArchivedMessage.objects.filter(tenant_id=tenant_id, outcome=Outcome.QUEUED,
+                                          failure_reason=WAITING_REASON)
+
+
+def archive_destination_confirm(*, cfg: ArchiveSettings, by, acknowledged: bool) -> ArchiveSettings:
+    """The operator's explicit, final choice: lock the destination as saved and release the messages
+    that waited for it. Operators of the tenant only (PermissionDenied for anyone else, CSMs too: the
+    destination is the tenant's decision)."""
+    if roles.role_for(by, cfg.tenant_id) != Role.OPERATOR:  # the tenant's choice: not a CSM's, not support's
+        raise PermissionDenied
+    saved = ArchiveSettings.objects.select_related("tenant").get(pk=cfg.pk)
+    if saved.locked_at is not None:
+        raise ValidationError(ERR_CONFIRM_LOCKED.format(when=saved.locked_at))
+    if tenant_has_archived(tenant_id=saved.tenant_id):  # a row made again around the admin
+        raise ValidationError(ERR_SETTINGS_ARCHIVED.format(tenant=saved.tenant))
+    if not acknowledged:
+        raise ValidationError({"confirm": ERR_CONFIRM_ACK})
+    try:
+        archive_settings_validate(cfg=saved)
+    except ValidationError as err:
+        raise ValidationError(ERR_CONFIRM_INVALID.format(errors=" ".join(err.messages))) from err
+    now = clock.now()
+    with transaction.atomic():
+        if ArchiveSettings.objects.filter(pk=saved.pk, locked_at__isnull=True).update(locked_at=now) != 1:
+            raise ValidationError(ERR_CONFIRM_LOCKED.format(when=now))
+        saved.locked_at = now
+        audit_log_write(user=by, action="archive.destination_confirm", tenant=saved.tenant, obj=saved,
+                        detail={name: getattr(saved, name) for name in LOCKED_FIELDS})
+        waiting = waiting_for_destination(tenant_id=saved.tenant_id)
+        ids = list(waiting.values_list("pk", flat=True))
+        waiting.filter(pk__in=ids).update(next_attempt_at=now, failure_reason="", last_error="")
+        for start in range(0, len(ids), 200):
+            enqueue_on_commit("archive.tasks.deliver", ids[start:start + 200])
+    return saved
+
+
+_DESTINATION_FIELDS = {Destination.PLATFORM: (), Destination.S3: ("s3_bucket", "s3_region", "s3_folder"),
+                       Destination.SFTP: ("sftp_host", "sftp_port", "sftp_folder")}
+
+
+def locked_summary(*, cfg: ArchiveSettings) -> list[tuple[str, str]]:
+    """What a confirmation locks, in words: the destination, where in it, the file paths, write-once storage."""
+    rows = [("destination", Destination(cfg.destination).label)]
+    rows += [(ArchiveSettings._meta.get_field(n).verbose_name, str(getattr(cfg, n)) or "—")
+             for n in _DESTINATION_FIELDS[cfg.destination]]
+    if cfg.destination != Destination.PLATFORM:
+        rows += [(label, getattr(cfg, name) or "the default") for name, label in TEMPLATE_FIELDS.items()]
+    lock = (f"{cfg.get_object_lock_mode_display()}, {cfg.object_lock_days} days" if cfg.object_lock_mode
+            else "No object lock")
+    return [*rows, ("write-once storage", lock)]
+
+
+def archive_settings_delete(*, cfg: ArchiveSettings, by) -> None:
+    """Only a CSM, and only for a tenant that never archived anything (its lock must hold)."""
+    if not roles.is_csm(by):
+        raise PermissionDenied
+    if tenant_has_archived(tenant_id=cfg.tenant_id):
+        raise ValidationError(ERR_DELETE_ARCHIVED.format(tenant=cfg.tenant))
+    audit_log_write(user=by, action="archive.settings_delete", tenant=cfg.tenant, obj=cfg,
+                    detail={name: getattr(cfg, name) for name in LOCKED_FIELDS})
+    cfg.delete()
+
+
+def archive_tenant_notes(tenant: Tenant) -> list[str]:
+    """For the CSM's tenant page (mktops.tenant_notes): messages waiting for a destination."""
+    count = waiting_for_destination(tenant_id=tenant.pk).count()
+    if not count:
+        return []
+    from archive.services.delivery import INTERNAL_STORE_DAYS
+
+    return [MSG_WAITING.format(count=count, days=INTERNAL_STORE_DAYS)]
 
 
 def bucket_policy(*, bucket: str, external_id: str) -> str:

@@ -8,7 +8,9 @@ a few threads, the database work stays on the calling thread.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,12 +18,13 @@ from datetime import timedelta
 from django.db import transaction
 
 from archive.models import ArchivedMessage, ArchiveSettings, Destination, InternalCopy, Outcome
+from archive.services.config import WAITING_REASON
 from archive.services.destinations import DeliveryError, Target, destination_write, store_batch, target_for
-from archive.services.paths import path_render, path_template_for
+from archive.services.paths import TemplateError, path_render, path_template_for, path_template_validate
 from archive.services.render import attachments_named, content_type_of, message_render
 from mktops import clock
 from mktops.crypto import decrypt_bytes, encrypt_bytes
-from mktops.jobs import claim_many
+from mktops.jobs import JobStatus, claim_many
 from mktops.models import Event, Tenant
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,15 @@ LEASE_BASE = timedelta(seconds=30)
 LEASE_PER_MESSAGE = timedelta(seconds=3)
 
 ERR_CONTENT_GONE = "The message content is gone (its event was deleted) and no internal copy exists."
+MSG_WAITING = ("Waiting for a destination: an operator has not confirmed where the archive goes yet; the "
+               "message is kept internally until {until:%Y-%m-%d} and written once the destination is confirmed.")
+ERR_RENDER = ("The message could not be turned into a file ({what}); it is kept as received in the internal "
+              "store, not written to the destination and not purged.")
+ERR_BAD_KEY = ("The file path {key!r} contains a line break, a control character or a quote; correct the "
+               "file path template, then re-deliver.")
+
+
+_BAD_KEY = re.compile(r"[\x00-\x1f\x7f\"'`]")
 
 
 def archive_settings_for(*, tenant: Tenant) -> ArchiveSettings:
@@ -69,6 +81,8 @@ class Prepared:
     data: bytes = b""
     sha256: str = ""
     error: DeliveryError | None = None
+    # the content as received, when it could not be rendered: kept raw, for good
+    raw: bytes = b""
 
 
 def _path_values(row: ArchivedMessage, event: Event | None, tenant: Tenant) -> dict:
@@ -84,30 +98,62 @@ def _path_values(row: ArchivedMessage, event: Event | None, tenant: Tenant) -> d
 def file_key_for(*, row: ArchivedMessage, event: Event | None, cfg: ArchiveSettings) -> str:
     custom = "" if cfg.destination == Destination.PLATFORM else getattr(cfg, f"path_template_{row.channel}")
     template = path_template_for(channel=row.channel, platform=row.platform, custom=custom)
+    try:
+        path_template_validate(template=template, field=f"{row.channel} file path")
+    except TemplateError as exc:  # saved before a rule existed: said, not written under a broken name
+        raise DeliveryError("bad_key", str(exc)) from exc
     return path_render(template=template, values=_path_values(row, event, cfg.tenant))
+
+
+def _rendered(row: ArchivedMessage, event: Event | None, copy: InternalCopy | None, tenant: Tenant,
+              prepared: Prepared) -> bytes:
+    """The file's bytes: the kept copy, or the event's content rendered now. A render failure is
+    a DeliveryError('render_failed') with the raw content on `prepared`."""
+    kept_raw = copy is not None and row.failure_reason == "render_failed"
+    if copy is not None and not kept_raw:
+        return decrypt_bytes(bytes(copy.sealed))
+    if event is None or not hasattr(event, "message"):
+        if kept_raw:  # nothing to render it from but the content as received: it stays kept
+            prepared.raw = decrypt_bytes(bytes(copy.sealed))
+            raise DeliveryError("render_failed", row.last_error.split(": ", 1)[-1] or ERR_RENDER.format(
+                what="its content does not fit the channel's format"))
+        raise DeliveryError("content_gone", ERR_CONTENT_GONE)
+    content = event.message.content
+    row.stripped_attachments = attachments_named(content) if row.channel == "email" else []
+    try:
+        return message_render(row=row, event=event, content=content, tenant=tenant)
+    except Exception as exc:  # ValueError of the email package (a header it cannot write), a bad type
+        log.warning("rendering archive row %s failed", row.pk, exc_info=exc)
+        prepared.raw = json.dumps(content, sort_keys=True, ensure_ascii=False).encode()
+        raise DeliveryError("render_failed", ERR_RENDER.format(what=_render_words(exc))) from exc
+
+
+def _render_words(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "linefeed" in text or "carriage return" in text or "newline" in text:
+        return "a header value contains a line break"
+    return "its content does not fit the channel's format"
 
 
 def _prepare(row: ArchivedMessage, event: Event | None, copy: InternalCopy | None,
              cfg: ArchiveSettings) -> Prepared:
     prepared = Prepared(row=row)
     try:
+        prepared.data = _rendered(row, event, copy, cfg.tenant, prepared)
         prepared.target = target_for(cfg)
-        if copy is not None:
-            prepared.data = decrypt_bytes(bytes(copy.sealed))
-        elif event is not None and hasattr(event, "message"):
-            content = event.message.content
-            row.stripped_attachments = attachments_named(content) if row.channel == "email" else []
-            prepared.data = message_render(row=row, event=event, content=content, tenant=cfg.tenant)
-        else:
-            raise DeliveryError("other", ERR_CONTENT_GONE)
-        if not row.key or row.destination != cfg.destination:
+        # a row that never produced a file takes the key of the current template (a re-drive after
+        # the template was corrected); a stored row keeps the key its file has
+        if row.stored_at is None or row.destination != cfg.destination:
             row.key, row.destination = file_key_for(row=row, event=event, cfg=cfg), cfg.destination
+        if _BAD_KEY.search(row.key):
+            raise DeliveryError("bad_key", ERR_BAD_KEY.format(key=row.key))
         prepared.sha256 = hashlib.sha256(prepared.data).hexdigest()
     except DeliveryError as err:
         prepared.error = err
-    except Exception as exc:  # a bad setting must not leave the row running
+    except Exception:  # a bad setting must not leave the row running
         log.exception("preparing archive row %s failed", row.pk)
-        prepared.error = DeliveryError("not_configured", f"The destination is not usable: {exc}")
+        prepared.error = DeliveryError("other", "Unexpected failure while preparing the file; platform support "
+                                                "has the details in the log.")
     return prepared
 
 
@@ -140,17 +186,14 @@ def _record_successes(done: list[Prepared], configs: dict, had_copy: set[int]) -
         stored_copies = [p.row.pk for p in won if p.row.pk in had_copy]
         if stored_copies:
             InternalCopy.objects.filter(message__in=stored_copies).delete()
-        for cfg in {configs[p.row.tenant_id].pk: configs[p.row.tenant_id] for p in won}.values():
-            if cfg.locked_at is None:
-                # the first stored message fixes the tenant's choice of destination
-                ArchiveSettings.objects.filter(pk=cfg.pk, locked_at__isnull=True).update(locked_at=now)
-                cfg.locked_at = now
 
 
 def _record_failure(p: Prepared, cfg: ArchiveSettings) -> bool:
     """Retry later, or give up and keep an internal copy; False when the row is no longer ours."""
     row, err = p.row, p.error
     text = f"{err.words}: {err.message}"
+    if err.reason == "render_failed":
+        return _keep_raw(p, text)
     kind = p.target.kind if p.target else cfg.destination
     when = next_attempt_after_failure(row=row, kind=kind)
     if when is not None:
@@ -167,6 +210,39 @@ def _record_failure(p: Prepared, cfg: ArchiveSettings) -> bool:
         return True
 
 
+def _keep_raw(p: Prepared, text: str) -> bool:
+    """A message that cannot be rendered will not render on a retry: kept as received, with no
+    end date (held_until stays empty, so the purge never takes it)."""
+    with transaction.atomic():
+        if not p.row.fail(text, failure_reason="render_failed", outcome=Outcome.HELD, held_until=None,
+                          stripped_attachments=p.row.stripped_attachments):
+            return False
+        InternalCopy.objects.update_or_create(message=p.row, defaults={"sealed": encrypt_bytes(p.raw)})
+        return True
+
+
+def _wait_for_destination(row: ArchivedMessage, event: Event | None, copy: InternalCopy | None,
+                          cfg: ArchiveSettings) -> ArchivedMessage:
+    """No destination confirmed yet: the message is rendered and kept internally (so it outlives
+    its event) and the row waits, not due, until the operator confirms (config.archive_destination_confirm)."""
+    p = Prepared(row=row)
+    try:
+        p.data = _rendered(row, event, copy, cfg.tenant, p)
+    except DeliveryError as err:
+        p.error = err
+        _record_failure(p, cfg)
+        return row
+    until = row.held_until or clock.now() + timedelta(days=INTERNAL_STORE_DAYS)
+    with transaction.atomic():
+        # attempts back to 0: the retry policy starts when there is a destination to try
+        if row.update_if_ours(status=JobStatus.PENDING, next_attempt_at=None, attempts=0, first_attempt_at=None,
+                              lease_until=None, lease_owner="", failure_reason=WAITING_REASON,
+                              last_error=MSG_WAITING.format(until=until), held_until=until,
+                              stripped_attachments=row.stripped_attachments) and copy is None:
+            InternalCopy.objects.update_or_create(message=row, defaults={"sealed": encrypt_bytes(p.data)})
+    return row
+
+
 def archived_messages_deliver(*, pks: list[int]) -> list[ArchivedMessage]:
     """One attempt for each due row in `pks`; rows someone else holds are left alone."""
     rows = claim_many(ArchivedMessage, pks, lease=lease_for(len(pks)))
@@ -178,6 +254,10 @@ def archived_messages_deliver(*, pks: list[int]) -> list[ArchivedMessage]:
     for tenant in Tenant.objects.filter(pk__in={r.tenant_id for r in rows}):
         configs[tenant.pk] = archive_settings_for(tenant=tenant)
         configs[tenant.pk].tenant = tenant  # not fetched again for every message
+    waiting = [r for r in rows if configs[r.tenant_id].locked_at is None]
+    for r in waiting:
+        _wait_for_destination(r, events.get(r.event_id), copies.get(r.pk), configs[r.tenant_id])
+    rows = [r for r in rows if configs[r.tenant_id].locked_at is not None]
     kinds = {cfg.destination for cfg in configs.values()}  # what target_for(cfg).kind will be
     threads = min([WRITE_THREADS.get(k, DEFAULT_WRITE_THREADS) for k in kinds] or [1])
     prepared = (_prepare(r, events.get(r.event_id), copies.get(r.pk), configs[r.tenant_id]) for r in rows)
@@ -195,4 +275,4 @@ def archived_messages_deliver(*, pks: list[int]) -> list[ArchivedMessage]:
     for p in done:
         if p.error is not None:
             _record_failure(p, configs[p.row.tenant_id])
-    return [p.row for p in done]
+    return [*waiting, *(p.row for p in done)]

@@ -41,11 +41,20 @@ REASONS = {
     "unreachable": "Host unreachable, blocked by a firewall, or destination down",
     "address_refused": "Host not allowed (not a public address)",
     "object_locked": "File is locked (write-once storage)",
+    "no_object_lock": "Bucket has no Object Lock (write-once storage is not enabled on it)",
+    "render_failed": "Message could not be rendered as a file",
+    "bad_key": "File path template or file path not valid",
+    "content_gone": "Message content gone",
     "not_configured": "Destination not configured",
     "invalid_request": "Destination refused the request",
     "bucket_not_allowed": "Bucket not allowed (the platform's, or another tenant's)",
     "other": "Destination failed",
 }
+
+
+ERR_NO_OBJECT_LOCK = ("The bucket {bucket!r} has no Object Lock, but write-once storage (Object Lock) is chosen: "
+                      "files could not be stored. Object Lock is enabled when a bucket is created: use a bucket "
+                      "created with Object Lock enabled, or ask your CSM to change the write-once setting.")
 
 
 class DeliveryError(OutsideError):
@@ -85,6 +94,17 @@ class Store:
             return self.lock_mode, clock.now() + timedelta(days=self.lock_days)
         return None
 
+    def _probe_lock(self) -> tuple[str, object] | None:
+        """The probe is written as messages are, with the configured mode; retained one day only,
+        so a probe never stays for the full retention."""
+        if self.lock_mode and self.lock_days:
+            return self.lock_mode, clock.now() + timedelta(days=PROBE_LOCK_DAYS)
+        return None
+
+    def _lock_words(self) -> str:
+        return (f" with Object Lock ({self.lock_mode.lower()}, the probe retained {PROBE_LOCK_DAYS} day)"
+                if self._probe_lock() else "")
+
     def _already_locked(self, head: dict | None, sha256: str) -> bool:
         """A locked file cannot be replaced: if a crashed attempt already stored it, keep that one."""
         return bool(self.lock_mode) and head is not None and head.get("Metadata", {}).get("sha256") == sha256
@@ -99,6 +119,7 @@ def _probe_key() -> str:
 
 
 PROBE_DATA = b"mktops archive connection test\n"
+PROBE_LOCK_DAYS = 1
 
 
 class PlatformFolderStore(Store):
@@ -156,10 +177,12 @@ class PlatformBucketStore(Store):
         return s3.storage_read(self.storage, key)
 
     def probe(self) -> str:
+        if self.lock_mode and not s3.storage_object_lock_enabled(self.storage):
+            raise DeliveryError("no_object_lock", ERR_NO_OBJECT_LOCK.format(bucket=self.storage.bucket_name))
         key = _probe_key()
-        s3.storage_put(self.storage, key, PROBE_DATA, content_type="text/plain")
+        s3.storage_put(self.storage, key, PROBE_DATA, content_type="text/plain", object_lock=self._probe_lock())
         s3.storage_delete(self.storage, key)
-        return f"Wrote and removed {key} in bucket {self.storage.bucket_name}."
+        return f"Wrote{self._lock_words()} and removed {key} in bucket {self.storage.bucket_name}."
 
 
 class TenantBucketStore(Store):
@@ -186,10 +209,13 @@ class TenantBucketStore(Store):
         return s3.get_object(self.target, self.full_key(key))
 
     def probe(self) -> str:
+        if self.lock_mode and not s3.object_lock_enabled(self.target):
+            raise DeliveryError("no_object_lock", ERR_NO_OBJECT_LOCK.format(bucket=self.target.bucket))
         full = self.full_key(_probe_key())
-        s3.put_object(self.target, full, PROBE_DATA, content_type="text/plain", kms_key_id=self.kms_key_id)
+        s3.put_object(self.target, full, PROBE_DATA, content_type="text/plain", kms_key_id=self.kms_key_id,
+                      object_lock=self._probe_lock())
         s3.delete_object(self.target, full)
-        return f"Wrote and removed {full} in bucket {self.target.bucket}."
+        return f"Wrote{self._lock_words()} and removed {full} in bucket {self.target.bucket}."
 
 
 class SftpStore(Store):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import json
+import logging
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -13,12 +15,15 @@ from django.db.models import Q
 from django.utils.html import escape
 
 from archive.models import ArchivedMessage, ArchiveSettings, Destination, InternalCopy, Outcome
+from archive.services.config import WAITING_REASON
 from archive.services.destinations import REASONS, DeliveryError, destination_read, target_for
 from mktops.crypto import decrypt_bytes
 from mktops.ingest import normalise_mobile
 from mktops.jobs import JobStatus
 from mktops.models import Contact
 from mktops.services import audit_log_write
+
+log = logging.getLogger(__name__)
 
 ERR_SFTP_UNREADABLE = ("Stored on the tenant's SFTP server: the platform cannot read messages back from it. "
                        "Find the file there by its path.")
@@ -28,7 +33,17 @@ RETRYING = ("it is still being archived: the last attempt failed ({failed}); the
 SFTP_PATH = "Its path there: {path}"
 ERR_READ_FAILED = "The archived file could not be read: {reason}"
 ACTION_VIEW = "archive.view"
+ACTION_VIEW_BODY = "archive.view_body"  # the message page's frame: the email's HTML
 ACTION_DOWNLOAD = "archive.download"
+# every action that returns message content writes one of these (the access log lists them)
+ACCESS_ACTIONS = (ACTION_VIEW, ACTION_VIEW_BODY, ACTION_DOWNLOAD)
+ACTION_INTEGRITY = "archive.integrity_mismatch"
+WARN_INTEGRITY = ("Integrity warning: this file does not match the SHA-256 recorded when it was archived "
+                  "({expected}); it is now {found}. It was changed or damaged after it was stored: what is "
+                  "shown is the file as it is now, not necessarily what was sent. This was logged.")
+WAITING = "it is waiting for a destination (an operator has not confirmed where the archive goes yet)"
+RAW_KEPT = ("This message could not be rendered as a file: {reason} What is shown is its content as received, "
+            "kept in the internal store.")
 
 
 class ArchiveReadError(Exception):
@@ -36,7 +51,9 @@ class ArchiveReadError(Exception):
 
 
 def _still_archiving(message: ArchivedMessage) -> str:
-    """Queued: during a retry, what failed and when the next try is."""
+    """Queued: waiting for a destination, or during a retry what failed and when the next try is."""
+    if message.failure_reason == WAITING_REASON:
+        return ERR_NOT_STORED.format(reason=WAITING)
     if message.status == JobStatus.RETRYING and message.next_attempt_at:
         failed = REASONS.get(message.failure_reason, REASONS["other"]).lower()
         return ERR_NOT_STORED.format(reason=RETRYING.format(failed=failed, when=message.next_attempt_at))
@@ -69,8 +86,9 @@ def archived_message_unavailable(*, message: ArchivedMessage, sftp_folder: str |
     return _why_not(message, sftp_folder)
 
 
-def archived_message_bytes(*, message: ArchivedMessage) -> bytes:
-    """The stored file's bytes, without logging (callers log the access they serve)."""
+def _stored_bytes(message: ArchivedMessage) -> bytes:
+    """The stored file's bytes. Private: every caller that returns content goes through
+    archived_message_read, which writes the access row."""
     reason = _why_not(message)
     if reason:
         raise ArchiveReadError(reason)
@@ -86,13 +104,38 @@ def archived_message_bytes(*, message: ArchivedMessage) -> bytes:
     return data
 
 
-def archived_message_read(*, message: ArchivedMessage, user, action: str) -> bytes:
-    """The stored file's bytes, logged as `action` (archive.view or archive.download) for `user`."""
-    data = archived_message_bytes(message=message)
-    audit_log_write(user=user, action=action, tenant=message.tenant, obj=message,
-                    detail={"message_id": message.message_id, "contact_uid": message.contact_uid,
-                            "event_name": message.event_name, "key": message.key})
-    return data
+@dataclass
+class ReadResult:
+    data: bytes
+    # None: nothing to compare with (an internal copy: sealed, authenticated by its encryption)
+    intact: bool | None
+    warning: str = ""
+    raw: bool = False  # the content as received (JSON), kept because it could not be rendered
+
+
+def is_raw(message: ArchivedMessage) -> bool:
+    return message.outcome == Outcome.HELD and message.failure_reason == "render_failed"
+
+
+def archived_message_read(*, message: ArchivedMessage, user, action: str) -> ReadResult:
+    """The stored file's bytes, logged as `action` (one of ACCESS_ACTIONS) for `user`, and compared
+    with the SHA-256 recorded at storage: a mismatch is served with a warning and logged on its own."""
+    data = _stored_bytes(message)
+    result = ReadResult(data=data, intact=None, raw=is_raw(message))
+    if message.outcome == Outcome.STORED and message.sha256:
+        found = hashlib.sha256(data).hexdigest()
+        result.intact = found == message.sha256
+        if not result.intact:
+            result.warning = WARN_INTEGRITY.format(expected=message.sha256, found=found)
+    detail = {"message_id": message.message_id, "contact_uid": message.contact_uid,
+              "event_name": message.event_name, "key": message.key,
+              "integrity": {None: "not checked", True: "ok", False: "mismatch"}[result.intact]}
+    audit_log_write(user=user, action=action, tenant=message.tenant, obj=message, detail=detail)
+    if result.intact is False:
+        log.warning("archived message %s does not match its SHA-256", message.message_id)
+        audit_log_write(user=user, action=ACTION_INTEGRITY, tenant=message.tenant, obj=message,
+                        detail={**detail, "expected": message.sha256, "found": found, "read_by": action})
+    return result
 
 
 CONTACTS_MATCHED = 50

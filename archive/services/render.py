@@ -14,8 +14,6 @@ from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from django.utils.html import strip_tags
-
 # headers a sender's `headers` may not override: we set them from the event
 _RESERVED = {"from", "to", "cc", "subject", "date", "message-id", "mime-version", "content-type",
              "content-transfer-encoding", "reply-to"}
@@ -66,12 +64,16 @@ def render_email(*, message_id: str, event, content: dict) -> bytes:
     if stripped:
         msg[STRIPPED_HEADER] = "; ".join(stripped)
     html, text = content.get("html") or "", content.get("text") or ""
-    if not text and html:
-        text = strip_tags(html)
-    msg.set_content(text or "", subtype="plain", charset="utf-8")
-    if html:
+    # the .eml holds what was sent: a text part only when the sender gave one (none is
+    # made up from the HTML), the HTML part only when there was HTML
+    if html and text:
+        msg.set_content(text, subtype="plain", charset="utf-8")
         msg.add_alternative(html, subtype="html", charset="utf-8")
         msg.set_boundary(f"=_archive_{message_id}")
+    elif html:
+        msg.set_content(html, subtype="html", charset="utf-8")
+    else:
+        msg.set_content(text, subtype="plain", charset="utf-8")
     return msg.as_bytes()
 
 

@@ -78,6 +78,26 @@ def internal_copies_purge(*, now=None) -> int:
     ids = list(expired.values_list("pk", flat=True)[:5000])
     InternalCopy.objects.filter(message_id__in=ids).delete()
     ArchivedMessage.objects.filter(pk__in=ids).update(outcome=Outcome.PURGED)
+    return len(ids) + _waiting_purge(now)
+
+
+ERR_NEVER_CONFIRMED = ("Not delivered: no destination was confirmed within {days} days, so the internal copy "
+                       "was purged.")
+
+
+def _waiting_purge(now) -> int:
+    """Messages that waited for a destination are kept as long as an internal copy is, then purged."""
+    from archive.services.config import WAITING_REASON
+    from archive.services.delivery import INTERNAL_STORE_DAYS
+
+    expired = ArchivedMessage.objects.filter(outcome=Outcome.QUEUED, failure_reason=WAITING_REASON,
+                                             status=JobStatus.PENDING, next_attempt_at__isnull=True,
+                                             held_until__lte=now)
+    ids = list(expired.values_list("pk", flat=True)[:5000])
+    InternalCopy.objects.filter(message_id__in=ids).delete()
+    ArchivedMessage.objects.filter(pk__in=ids, status=JobStatus.PENDING, next_attempt_at__isnull=True).update(
+        outcome=Outcome.PURGED, status=JobStatus.FAILED, finished_at=now,
+        last_error=ERR_NEVER_CONFIRMED.format(days=INTERNAL_STORE_DAYS))
     return len(ids)
 
 

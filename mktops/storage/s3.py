@@ -80,6 +80,7 @@ class S3Error(OutsideError):
     KMS_DENIED = "kms_denied"
     UNREACHABLE = "unreachable"
     OBJECT_LOCKED = "object_locked"
+    NO_OBJECT_LOCK = "no_object_lock"  # the bucket was not created with Object Lock
     OBJECT_EXISTS = "object_exists"  # a conditional write (If-None-Match / If-Match) found another object
     INVALID = "invalid_request"
     OTHER = "other"
@@ -188,6 +189,10 @@ def _client_error_reason(exc: ClientError) -> str:
         return S3Error.ACCESS_DENIED
     if code == "NoSuchBucket":
         return S3Error.NO_SUCH_BUCKET
+    # before the 404 test: a bucket without Object Lock answers its configuration with 404
+    if code == "ObjectLockConfigurationNotFoundError" or (code == "InvalidRequest" and "missing" in far_text
+                                                          and "lock" in far_text):
+        return S3Error.NO_OBJECT_LOCK
     if code in ("NoSuchKey", "404", "NotFound") or status == 404:
         return S3Error.NO_SUCH_KEY
     if code in _REGION_CODES or status == 301:
@@ -216,6 +221,9 @@ def _sentence(reason: str, target: S3Target | None, code: str = "") -> str:
         S3Error.WRONG_REGION: f"The {bucket} is in another region than the one configured{region}.",
         S3Error.OBJECT_LOCKED: f"The object in {bucket} is locked (write-once storage): it cannot be replaced or "
                                "removed until its retention ends.",
+        S3Error.NO_OBJECT_LOCK: f"The {bucket} has no Object Lock: a write-once file cannot be stored in it. "
+                                "Object Lock is enabled when a bucket is created: use a bucket created with "
+                                "Object Lock, or choose no object lock.",
         S3Error.OBJECT_EXISTS: f"An object already exists at this key in {bucket}; nothing was overwritten.",
         S3Error.UNREACHABLE: f"Could not reach the S3 endpoint of {bucket}: it is down or blocked by a firewall; "
                              "it will be retried.",
@@ -275,6 +283,22 @@ def object_lock_args(body: bytes, object_lock: tuple[str, object] | None) -> dic
         return {}
     return {"ObjectLockMode": object_lock[0], "ObjectLockRetainUntilDate": object_lock[1],
             "ContentMD5": base64.b64encode(hashlib.md5(body).digest()).decode()}  # noqa: S324 - S3's header
+
+
+def object_lock_enabled(target: S3Target) -> bool:
+    """Whether the bucket has Object Lock (GetObjectLockConfiguration); other failures raise S3Error."""
+    with _explained(target):
+        try:
+            config = client(target).get_object_lock_configuration(Bucket=target.bucket)
+        except ClientError as exc:
+            if _client_error_reason(exc) == S3Error.NO_OBJECT_LOCK:
+                return False
+            raise
+    return config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+
+
+def storage_object_lock_enabled(storage: S3Storage) -> bool:
+    return object_lock_enabled(_storage_target(storage))
 
 
 def get_object(target: S3Target, key: str) -> bytes:

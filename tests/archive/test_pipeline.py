@@ -16,6 +16,7 @@ from archive.services.render import CAMPAIGN_HEADER, STRIPPED_HEADER
 from mktops.models import Event
 from mktops.storage import archive_storage
 from tests.archive.conftest import (
+    confirm_destinations,
     email_sent_event,
     make_event,
     message_for,
@@ -57,6 +58,7 @@ def test_the_receiver_only_enqueues_and_the_task_makes_and_writes_the_rows(archi
     task = _dequeue(broker, "archive.tasks.deliver_events")
     sent = list(Event.objects.filter(event_uuid__in=["uuid-1", "uuid-3"]).order_by("seq").values_list("id", flat=True))
     assert task["args"] == (archive_on.pk, sent)
+    confirm_destinations()
     assert tasks.deliver_events(*task["args"]) == 2
     assert sorted(ArchivedMessage.objects.values_list("outcome", flat=True)) == [Outcome.STORED, Outcome.STORED]
     assert tasks.deliver_events(*task["args"]) == 0  # a rerun makes and writes nothing twice
@@ -142,6 +144,7 @@ def test_sweeper_creates_rows_a_failed_receiver_missed(archive_on, api, s3):
     result = tasks.sweep()
     assert result["created"] == 2 and result["enqueued"] == 2
     assert tasks.sweep()["created"] == 0  # idempotent
+    confirm_destinations()
     tasks.deliver(list(ArchivedMessage.objects.values_list("pk", flat=True)))
     assert len(s3.list_keys()) == 2
 

@@ -37,7 +37,7 @@ def test_a_stale_worker_cannot_overwrite_the_outcome_of_the_worker_that_took_ove
     assert stale.row.fail("worker 1 gives up") is False
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error) == (JobStatus.RETRYING, 2, "worker 2 could not write")
-    assert row.outcome == Outcome.QUEUED and settings_of(archive_on).locked_at is None
+    assert row.outcome == Outcome.QUEUED and row.stored_at is None
 
 
 def test_a_stale_failure_keeps_no_internal_copy_of_a_row_the_other_worker_stored(archive_on, ingest, s3, clock):
