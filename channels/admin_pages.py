@@ -76,7 +76,7 @@ def test_send_view(model_admin, request, obj):
             errors = exc.message_dict
         else:
             model_admin.log_change(request, obj, f"Test message sent to {row.to}: "
-                                                 f"{'accepted' if row.ok else 'refused'}.")
+                                                 f"{'accepted' if row.ok else 'not sent'}.")
             level = messages.SUCCESS if row.ok else messages.ERROR
             model_admin.message_user(request, row.message, level=level)
             return HttpResponseRedirect(reverse("admin:channels_channel_test_send", args=[obj.pk]))
