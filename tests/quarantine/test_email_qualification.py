@@ -54,6 +54,18 @@ CASES = [
     ("451 4.7.1 Greylisted, please try again later", "soft", "refused", False),
     ("552 5.3.4 Message size exceeds fixed limit", "ignored", "refused", False),
     ("553 Sorry, something else went wrong", "soft", "refused", True),
+    # as large mailbox providers word them
+    ("550-5.1.1 The email account that you tried to reach does not exist. Please try double-checking the "
+     "recipient's email address for typos or unnecessary spaces. For more information, go to "
+     "https://support.google.com/mail/?p=NoSuchUser", "hard", "unknown_user", True),
+    ("550 5.5.0 Requested action not taken: mailbox unavailable", "hard", "unknown_user", True),
+    ("554 delivery error: dd This user doesn't have a yahoo.com account (ann@yahoo.com) [0]",
+     "hard", "unknown_user", True),
+    ("554 delivery error: dd Sorry your message to ann@yahoo.com cannot be delivered. This mailbox is "
+     "disabled (554.30)", "hard", "account_disabled", True),
+    ("550 5.7.606 Access denied, banned sending IP [192.0.2.1]. To request removal from this list please "
+     "visit https://sender.office.com/", "soft", "refused", False),
+    ("550 5.1.1 RESOLVER.ADR.RecipNotFound; not found; see our policy", "hard", "unknown_user", True),
     ("something without a code", "soft", "undefined", True),
 ]
 
