@@ -9,6 +9,7 @@ import json
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -284,7 +285,9 @@ class ChannelAdmin(TenantScopedAdmin):
                 self.message_user(request, f"Channel \"{channel.name}\" created. It is Unbound: bind it to send.")
                 return self._back(channel)
         types = [(code, info.label, info.bound_resource, info.prerequisite) for code, info in CHANNEL_TYPES.items()]
+        quotas = [(t.name, t.n, t.channel_quota) for t in tenants.annotate(n=Count("channels"))[:20]]
         return TemplateResponse(request, "admin/channels/channel/create.html", {
+            "quotas": quotas,
             **self.admin_site.each_context(request), "opts": self.opts, "title": "Create channel", "form": form,
             "app_menu_name": app_menu_name(request),
             "types": types, "chosen": form["channel_type"].value() or ""})

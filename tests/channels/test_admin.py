@@ -37,6 +37,7 @@ def test_the_create_page_explains_every_type_and_asks_to_confirm_the_prerequisit
     assert "linked to a Facebook Page" in page                               # Instagram
     assert "SPF and DKIM" in page and "sender ID is registered" in page     # Email, SMS
     assert "I confirm the prerequisite" in page
+    assert "Tenant A: 0 of 100 channels" in page
 
 
 def test_operator_creates_a_channel_and_lands_on_its_page(as_operator_a, tenant_a, operator_a):
