@@ -213,7 +213,8 @@ def archive_settings_save(*, cfg: ArchiveSettings, by=None) -> ArchiveSettings:
 
 
 _SECRET_FIELDS = ("sftp_password", "sftp_private_key")
-_AUDITED_FIELDS = (*LOCKED_FIELDS, "s3_kms_key_arn", "sftp_username", "sftp_host_key_fingerprint", *_SECRET_FIELDS)
+_AUDITED_FIELDS = (*LOCKED_FIELDS, "s3_kms_key_arn", "sftp_username", "sftp_host_key_fingerprint", "retention_rule",
+                   *_SECRET_FIELDS)
 
 
 def _changes(before: ArchiveSettings | None, cfg: ArchiveSettings) -> dict:

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from archive.models import ArchiveSettings, Outcome, RetentionRule
 from archive.services import config, retention
+from mktops.models import AuditLog
 from tests.archive.conftest import email_sent_event, message_for, run_all, settings_of
 from tests.archive.test_admin_settings import form_data
 from tests.archive.test_destinations import use_tenant_bucket
@@ -64,6 +65,9 @@ def test_the_operator_chooses_the_rule_on_the_settings_page(archive_on, as_opera
     assert response.status_code == 302, response.context["adminform"].form.errors
     cfg.refresh_from_db()
     assert (cfg.retention_rule, cfg.object_lock_days) == (RetentionRule.MIFID_II, 1827)
+    audit = AuditLog.objects.filter(action="archive.settings_change", tenant=archive_on).latest("at")
+    assert audit.detail["changes"]["retention_rule"] == ["", RetentionRule.MIFID_II]
+    assert audit.detail["changes"]["object_lock_days"] == [0, 1827]
     assert retention.MSG_MINIMUM.format(rule=RetentionRule.MIFID_II.label, days=1827) in \
         as_operator_a.get(url).content.decode()
 
