@@ -17,7 +17,7 @@ from mktops import clock
 from mktops.ingest import Rejection
 from quarantine.addresses import normalise
 from quarantine.qualify import DENYLIST, SMS_KINDS, Tables, Verdict, qualify_email, qualify_push, qualify_sms
-from quarantine.rules import DUPLICATE, OUTCOMES, Report, report_apply, soft_threshold
+from quarantine.rules import DUPLICATE, OUTCOMES, Report, report_apply, report_seen, soft_threshold
 
 FIELDS = ("channel", "address", "provider", "delivery_id", "time", "raw")
 OPTIONAL = ("kind",)
@@ -167,6 +167,9 @@ def delivery_reports_ingest(*, tenant, items: list) -> IntakeOutcome:
         parsed = validate_report(item)
         if isinstance(parsed, tuple):
             outcome.rejected.append(Rejection(index, *parsed))
+            continue
+        if report_seen(tenant=tenant, report=parsed.report):
+            outcome.duplicates += 1
             continue
         result = report_apply(tenant=tenant, report=parsed.report, verdict=qualify(parsed, tables),
                               threshold=threshold)

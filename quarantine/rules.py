@@ -77,6 +77,15 @@ def _same_report(a: dict, b: dict) -> bool:
     return all(a.get(k) == b.get(k) for k in ("time", "provider", "delivery_id", "raw"))
 
 
+def report_seen(*, tenant, report: Report) -> bool:
+    """Whether the entry's evidence already holds this report (checked again under the lock when
+    applied; looked at first so that a repeated report is not qualified, nor counted in the SMSC table)."""
+    evidence = QuarantineEntry.objects.filter(tenant=tenant, channel=report.channel, address=report.address
+                                              ).values_list("evidence", flat=True).first()
+    item = _evidence_item(report, Verdict(DELIVERED))
+    return any(_same_report(item, old) for old in evidence or ())
+
+
 def report_apply(*, tenant, report: Report, verdict: Verdict, threshold: int | None = None) -> str:
     """Applies one qualified report to its address's entry; returns one of OUTCOMES."""
     if verdict.effect == DELIVERED:

@@ -86,3 +86,12 @@ def test_opt_out_keywords_are_configurable_per_smsc(tenant_a):
     SmscConfig.objects.create(tenant=tenant_a, name="AcmeSMSC", optout_keywords="ARRET, STOP")
     apply(tenant_a, sms("arret", provider="AcmeSMSC", kind="inbound"))
     assert QuarantineEntry.objects.get().status == Status.DENYLISTED
+
+
+def test_a_repeated_report_is_not_counted_again_in_the_smsc_table(tenant_a):
+    from quarantine.intake import delivery_reports_ingest
+
+    item = sms(receipt("UNDELIV", "009"))
+    outcome = delivery_reports_ingest(tenant=tenant_a, items=[item, item])
+    assert (outcome.accepted, outcome.duplicates) == (1, 1)
+    assert SmscQualification.objects.get().seen_count == 1
