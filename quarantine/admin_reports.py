@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from mktops import roles
-from mktops.admin_base import CHANGE, VIEW, TenantScopedAdmin, object_view
+from mktops.admin_base import VIEW, TenantScopedAdmin, object_view
 from mktops.models import Contact
 from mktops.timeline import register_contact_filter, register_profile_panel
 from quarantine import blocklist, reports
@@ -217,8 +217,11 @@ class BlocklistEntryAdmin(TenantScopedAdmin):
                                        f"{entry.get_channel_display()}.")
         return HttpResponseRedirect(_profile_url(contact))
 
-    @object_view(level=CHANGE, post_only=True)
+    @object_view(level=VIEW, post_only=True)
     def remove_view(self, request, entry):
+        # an entry is never changed, only removed: the delete permission decides
+        if not self.has_delete_permission(request, entry):
+            raise PermissionDenied
         contact = entry.contact
         self.log_deletion(request, entry, str(entry))
         blocklist.blocklist_remove(entry=entry, by=request.user)
