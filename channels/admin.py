@@ -110,8 +110,7 @@ class HistoryInline(ReadOnlyInline):
 @admin.register(Channel)
 class ChannelAdmin(TenantScopedAdmin):
     form = ChannelEditForm
-    list_display = ("name", "public_id", "type_label", "state_label", "health_label", "account_id", "tenant",
-                    "created_at")
+    list_display = ("name", "public_id", "type_label", "state_label", "health_label", "account_id", "tenant")
     list_filter = ("tenant", "channel_type", "state")
     search_fields = ("name", "public_id", "account_id")
     secret_fields = ("credentials",)
@@ -123,6 +122,13 @@ class ChannelAdmin(TenantScopedAdmin):
 
     def get_fieldsets(self, request, obj=None):
         return [(None, {"fields": ("name", "remarks")}), ("Channel", {"fields": self.info_fields})]
+
+    def get_list_display(self, request):
+        # the tenant column only for who sees several tenants (CSMs): the table fits the page
+        shown = list(super().get_list_display(request))
+        if not roles.is_csm(request.user) and len(roles.tenant_ids(request.user)) < 2:
+            shown.remove("tenant")
+        return shown
 
     def get_actions(self, request):
         # deleting goes through the typed-name page, one Unbound channel at a time
