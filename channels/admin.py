@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from channels.admin_pages import channel_urls, health_column
 from channels.models import CHANNEL_TYPES, Channel, ChannelHistory, ChannelState, ChannelType
+from channels.providers import adapter_for
 from channels.services import lifecycle as svc
 from channels.services.binding import troubleshooting_checklist
 from channels.services.menu import menu_name
@@ -83,7 +84,7 @@ class ChannelEditForm(forms.ModelForm):
 def bind_form_class(channel_type: str) -> type[forms.Form]:
     """A form with the adapter's identity fields; secrets are password inputs that never echo."""
     fields = {}
-    for spec in svc.adapter_for(channel_type).identity_fields:
+    for spec in adapter_for(channel_type).identity_fields:
         widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}) if spec.secret else None
         fields[spec.name] = forms.CharField(label=spec.label, help_text=spec.help, required=False, widget=widget,
                                             strip=True)
@@ -207,10 +208,7 @@ class ChannelAdmin(TenantScopedAdmin):
         """The identity as typed; secrets masked, and only for the tenant's operators (support: absent)."""
         if not obj.credentials:
             return []
-        try:
-            specs = svc.adapter_for(obj.channel_type).identity_fields
-        except Exception:  # the adapters are not installed: nothing to label the values with
-            return []
+        specs = adapter_for(obj.channel_type).identity_fields
         values = json.loads(obj.credentials)
         operator = roles.is_operator_of(request.user, obj.tenant_id)
         rows = []

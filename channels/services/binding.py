@@ -14,7 +14,9 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 
 from channels.models import CHANNEL_TYPES, BindKind, Channel, ChannelBindJob, ChannelState
-from channels.services.lifecycle import ERR_ACCOUNT_ELSEWHERE, _audit, _set_state, account_taken_message, adapter_for
+from channels.providers import adapter_for
+from channels.providers.base import PlatformRefused, PlatformUnavailable
+from channels.services.lifecycle import ERR_ACCOUNT_ELSEWHERE, _audit, _set_state, account_taken_message
 from mktops import clock
 from mktops.errors import OutsideError
 
@@ -27,6 +29,7 @@ RETRY_SCHEDULE = (timedelta(seconds=30), timedelta(minutes=1), timedelta(minutes
 RETRY_AFTER_MAX = timedelta(hours=6)
 
 REASON_ACCOUNT_TAKEN = "account_taken"
+ERR_UNEXPECTED = "mktops could not finish asking the platform (an error on our side); it will try again."
 REASON_OTHER = "refused"
 
 # the troubleshooting checklist shown with every Bind failed (the seed's three checks)
@@ -61,8 +64,6 @@ def _current(job: ChannelBindJob) -> Channel | None:
 
 def bind_run(*, job: ChannelBindJob) -> str:
     """One attempt of a claimed job; returns the outcome ("bound", "failed", "retrying", "stale")."""
-    from channels.providers.base import PlatformRefused, PlatformUnavailable
-
     channel = _current(job)
     if channel is None:
         job.fail("Nothing to do: the channel is no longer binding with this request.")
@@ -77,6 +78,12 @@ def bind_run(*, job: ChannelBindJob) -> str:
                        missing=list(getattr(exc, "missing_permissions", None) or []))
     except OutsideError as exc:  # any other refusal of an outside system: asking again will not help
         return _failed(job, reason=exc.reason or REASON_OTHER, message=exc.message, missing=[])
+    except Exception:
+        # a fault of ours: the channel stays Binding and the row is tried again (the traceback has
+        # no credentials: they are never in the message of an exception raised here)
+        log.exception("bind job %s failed unexpectedly; retrying", job.pk)
+        job.retry_at(clock.now() + retry_wait(job.attempts, None), ERR_UNEXPECTED)
+        return "retrying"
     return _bound(job, account)
 
 

@@ -22,6 +22,7 @@ from channels.models import (
     ChannelHistory,
     ChannelState,
 )
+from channels.providers import adapter_for
 from mktops import clock
 from mktops.jobs import ACTIVE, JobStatus, enqueue_on_commit
 from mktops.models import Tenant
@@ -173,12 +174,6 @@ def provisional_account_id(channel_type: str, credentials: dict) -> str:
 
 
 # --- bind and rebind ------------------------------------------------------------------------------
-def adapter_for(channel_type: str):
-    from channels.providers import adapter_for as providers_adapter_for
-
-    return providers_adapter_for(channel_type)
-
-
 def _clean_credentials(channel_type: str, credentials: dict) -> dict:
     adapter = adapter_for(channel_type)
     names = [f.name for f in adapter.identity_fields]

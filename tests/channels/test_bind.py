@@ -268,3 +268,17 @@ def test_a_bind_being_asked_now_cannot_be_replaced(graph, tenant_a, django_captu
     with pytest.raises(ValidationError) as caught:
         svc.channel_bind(channel=channel, credentials=creds())
     assert svc.ERR_BIND_STATE.format(state="Binding") in caught.value.messages
+
+
+def test_a_fault_of_ours_keeps_the_channel_binding_and_retries(graph, tenant_a, caplog,
+                                                               django_capture_on_commit_callbacks):
+    channel = make_channel(tenant_a)
+    with django_capture_on_commit_callbacks(execute=False):
+        job = svc.channel_bind(channel=channel, credentials=creds())
+    Channel.objects.filter(pk=channel.pk).update(credentials="not JSON")  # a row damaged by hand
+    assert tasks.bind_run(job.pk) == "retrying"
+    job.refresh_from_db()
+    channel.refresh_from_db()
+    assert channel.state == ChannelState.BINDING and job.status == JobStatus.RETRYING
+    assert job.last_error == binding.ERR_UNEXPECTED
+    assert "retrying" in caplog.text
