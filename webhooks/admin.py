@@ -12,12 +12,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.timezone import is_naive, make_aware
 
 from mktops import roles
 from mktops.admin_base import CHANGE, VIEW, ReadOnlyInline, TenantScopedAdmin, object_view
 from mktops.crypto import mask
-from webhooks.models import EVENT_TYPE_CHOICES, EVENT_TYPES, ZONES, Attempt, Endpoint, EndpointStatus, Message
+from webhooks.models import EVENT_TYPE_CHOICES, EVENT_TYPES, ZONES, Attempt, Endpoint, EndpointStatus, Message, Outcome
 from webhooks.services import delivery, health
 from webhooks.services import endpoints as svc
 from webhooks.services.signature_check import signature_check
@@ -25,10 +26,19 @@ from webhooks.services.signature_check import signature_check
 ERR_SINCE = "Give the time to recover from as YYYY-MM-DD HH:MM (UTC)."
 
 
+def _event_type_label(code: str, zone: int, when: str, bought: bool | None):
+    """One checkbox's text: the type as the receiver sees it, its zone, and when it is sent."""
+    state = "" if bought is None else (" · bought" if bought else " · not bought")
+    return format_html("<code class='webhook-type'>{}</code> <span class='webhook-zone'>zone {}{}</span> "
+                       "<span class='webhook-when'>when {}</span>", code, zone, state, when)
+
+
 class EndpointForm(forms.ModelForm):
-    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https")
-    event_types = forms.MultipleChoiceField(choices=EVENT_TYPE_CHOICES, widget=forms.CheckboxSelectMultiple,
-                                            required=False)
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https",
+                         widget=forms.URLInput(attrs={"class": "vURLField webhook-url",
+                                                      "placeholder": "https://crm.example.com/hooks/mktops"}))
+    event_types = forms.MultipleChoiceField(choices=EVENT_TYPE_CHOICES, required=False,
+                                            widget=forms.CheckboxSelectMultiple(attrs={"class": "webhook-types"}))
 
     class Meta:
         model = Endpoint
@@ -37,8 +47,12 @@ class EndpointForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["event_types"].help_text = "Only the types of the webhook zones the tenant bought can be chosen."
+        # on an existing endpoint the tenant is known: say which zones it bought
+        tenant = self.instance.tenant if self.instance.pk else None
         self.fields["event_types"].choices = [
-            (code, f"{code} (zone {zone}: {when})") for code, (zone, when) in EVENT_TYPES.items()]
+            (code, _event_type_label(code, zone, when, None if tenant is None
+                                     else svc.zone_is_active(tenant=tenant, zone=zone)))
+            for code, (zone, when) in EVENT_TYPES.items()]
 
     def _post_clean(self):
         super()._post_clean()
@@ -66,11 +80,20 @@ class AttemptInline(ReadOnlyInline):
 @admin.register(Endpoint)
 class EndpointAdmin(TenantScopedAdmin):
     form = EndpointForm
-    list_display = ("name", "tenant", "url", "status", "types", "backlog", "warning")
+    # status, backlog and warning in one column: beside the filters the table has little width
+    list_display = ("name", "tenant", "url", "types", "state")
+    change_list_template = "admin/webhooks/endpoint/change_list.html"
     list_filter = ("tenant", "status")
     search_fields = ("name", "url")
     change_form_template = "admin/webhooks/endpoint/change_form.html"
     info_fields = ("status_line", "running_state", "secret_panel", "reveal_list", "health_panel")
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        # the tenant column says nothing to someone who sees one tenant, and the table needs the room
+        if not roles.is_csm(request.user) and len(roles.tenant_ids(request.user)) <= 1:
+            shown = [f for f in shown if f != "tenant"]
+        return shown
 
     def get_fieldsets(self, request, obj=None):
         editable = (None, {"fields": ("tenant", "name", "url", "event_types")})
@@ -104,11 +127,18 @@ class EndpointAdmin(TenantScopedAdmin):
     # --- columns and panels ---------------------------------------------------------
     @admin.display(description="event types")
     def types(self, obj):
-        return ", ".join(obj.event_types)
+        # one a line: the names are long and the column is narrow beside the filters
+        return format_html_join(mark_safe("<br>"), "{}", ((t,) for t in obj.event_types))  # noqa: S308
 
     @admin.display(description="undelivered")
     def backlog(self, obj):
         return svc.backlog_size(endpoint=obj)
+
+    @admin.display(description="state", ordering="status")
+    def state(self, obj):
+        warning = self.warning(obj)
+        return format_html("{} · {} undelivered{}", obj.get_status_display(), self.backlog(obj),
+                           format_html("<br>{}", warning) if warning else "")
 
     @admin.display(description="warning")
     def warning(self, obj):
@@ -164,7 +194,8 @@ class EndpointAdmin(TenantScopedAdmin):
         h = health.endpoint_health(endpoint=obj)
         rate = f"{h.success_rate:.0%}" if h.success_rate is not None else "—"
         oldest = str(h.oldest_undelivered).split(".")[0] if h.oldest_undelivered else "none"
-        outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(h.by_outcome.items())) or "no attempts"
+        outcomes = ", ".join(f"{Outcome(k).label.lower()} {v}" for k, v in sorted(h.by_outcome.items())) \
+            or "no attempts"
         summary = format_html("<span id='health'>Success rate {} of {} attempt(s); p95 latency {}; oldest "
                               "undelivered message {}; by outcome: {}</span>", rate, h.attempts,
                               f"{h.p95_latency_ms} ms" if h.p95_latency_ms is not None else "—", oldest, outcomes)

@@ -8,7 +8,8 @@ from django.urls import reverse
 from mktops.jobs import JobStatus
 from mktops.models import AuditLog
 from tests.webhooks.conftest import messages_of, run, typed_event, verified
-from webhooks.models import Endpoint, EndpointStatus, Message, SecretReveal
+from webhooks.models import EVENT_TYPES, Endpoint, EndpointStatus, Message, SecretReveal
+from webhooks.services import delivery
 from webhooks.services import endpoints as svc
 
 pytestmark = pytest.mark.django_db
@@ -163,3 +164,30 @@ def test_the_log_shows_the_far_sides_answer_escaped(as_operator_a, endpoint, ing
     run(endpoint)
     html = as_operator_a.get(url("message_change", messages_of(endpoint)[0].pk)).content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+
+
+def test_a_failing_endpoint_is_warned_on_its_page_and_the_changelist_before_it_is_disabled(as_operator_a, endpoint,
+                                                                                           ingest, http_receiver):
+    http_receiver.default_status = 500
+    ingest(typed_event(1))
+    run(endpoint)
+    when = delivery.disable_warning(endpoint=Endpoint.objects.get())
+    expected = f"disabled at {when:%Y-%m-%d %H:%M} UTC unless a delivery succeeds before"
+    assert expected in as_operator_a.get(url("endpoint_changelist")).content.decode()
+    assert expected in as_operator_a.get(url("endpoint_change", endpoint.pk)).content.decode()
+
+
+def test_a_paused_endpoints_page_shows_the_backlog_kept_for_the_resume(as_operator_a, endpoint, ingest):
+    assert as_operator_a.post(url("endpoint_pause", endpoint.pk)).status_code == 302
+    ingest(*[typed_event(i) for i in range(1, 4)])
+    page = as_operator_a.get(url("endpoint_change", endpoint.pk)).content.decode()
+    assert "Paused</span> · 3 undelivered" in page and 'id="resume"' in page
+
+
+def test_the_form_lists_each_event_type_on_its_line_with_its_zone_and_when(as_operator_a, endpoint):
+    page = as_operator_a.get(url("endpoint_change", endpoint.pk)).content.decode()
+    for code, (zone, when) in EVENT_TYPES.items():
+        assert f"<code class=\"webhook-type\">{code}</code> <span class=\"webhook-zone\">zone {zone} · bought</span>" \
+            in page.replace("'", '"')
+        assert f"when {when}".replace("'", "&#x27;") in page
+    assert 'class="vURLField webhook-url"' in page

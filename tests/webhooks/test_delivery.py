@@ -245,3 +245,13 @@ def test_a_worker_that_died_mid_delivery_is_taken_over_after_its_lease(endpoint,
     clock.advance(Message.LEASE + timedelta(seconds=1))
     assert run(endpoint) == 1
     assert len(http_receiver.wait_for(1)) == 1
+
+
+def test_a_first_open_carries_the_event_id_the_sender_gave(new_endpoint, ingest, http_receiver):
+    endpoint = new_endpoint(event_types=["message.first_open"])
+    ingest(typed_event(1, "message.first_open", event_attributes={"event_id": "push-42", "message_id": "m1"}),
+           typed_event(2, "message.first_open", event_attributes={"message_id": "m2"}))
+    assert run(endpoint) == 2
+    given, not_given = [verified(r, endpoint.secret)["data"] for r in http_receiver.wait_for(2)]
+    assert given["event_id"] == "push-42" and given["event_attributes"]["message_id"] == "m1"
+    assert "event_id" not in not_given

@@ -86,3 +86,13 @@ def test_a_name_rebound_to_loopback_after_the_save_is_refused_at_connect(guarded
         assert delivery.endpoint_send_test(endpoint=endpoint, event_type="receipt.receipt_validated",
                                            by=operator_a).outcome == Outcome.BLOCKED
         assert internal.connections() == 0
+
+
+def test_a_name_that_stopped_resolving_after_the_save_is_recorded_as_dns(guarded, zones_on, operator_a, ingest):
+    guarded.add("hooks.gone.example", "A", PUBLIC)
+    endpoint = _create(zones_on, operator_a, "https://hooks.gone.example/hook")
+    guarded.clear()  # the record was removed: NXDOMAIN now
+    ingest(typed_event(1))
+    run(endpoint)
+    [attempt] = Attempt.objects.all()
+    assert attempt.outcome == Outcome.DNS and attempt.error == http.MESSAGES[http.EndpointError.DNS]

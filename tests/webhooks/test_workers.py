@@ -86,3 +86,20 @@ def test_two_workers_on_one_endpoint_deliver_in_event_order(endpoint, ingest, ht
     assert received == [f"uuid-{i}" for i in range(1, count + 1)]
     assert all(m.status == JobStatus.DONE and m.attempts == 1 for m in messages_of(endpoint))
     assert Attempt.objects.filter(outcome=Outcome.SUCCESS).count() == count
+
+
+def test_a_slow_endpoint_holds_up_only_its_own_worker(new_endpoint, ingest, http_receiver, workers):
+    slow = new_endpoint(name="slow", url=f"{http_receiver.url}/slow")
+    fast = new_endpoint(name="fast", event_types=["prize.points_added"], url=f"{http_receiver.url}/fast")
+    http_receiver.script([(200, HELD)])  # the first request (the slow endpoint's) is held
+    ingest(typed_event(1))
+    stuck = workers(slow)
+    stuck.go()
+    http_receiver.wait_for(1)
+    ingest(*[typed_event(i, "prize.points_added") for i in range(2, 7)])
+    other = workers(fast)
+    other.go()
+    assert other.delivered() == 5  # while the slow endpoint's answer is still awaited
+    assert stuck.process.poll() is None
+    assert [r.path for r in http_receiver.requests] == ["/slow"] + ["/fast"] * 5
+    assert messages_of(slow)[0].status == JobStatus.RUNNING

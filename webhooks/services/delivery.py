@@ -52,8 +52,9 @@ BACKFILL_SCAN = 5000
 
 # --- the body and its signature -------------------------------------------
 def event_data(event: Event) -> dict:
-    """The event as ingested."""
-    return {
+    """The event as ingested; a `message.first_open` also carries, at the top, the event id the
+    sender gave in its attributes (`event_id`: the sender's id of the message it opened)."""
+    data = {
         "uid": event.uid,
         "event_uuid": event.event_uuid,
         "event_code": event.event_code,
@@ -65,6 +66,10 @@ def event_data(event: Event) -> dict:
         "user_attributes": event.user_attributes,
         "device_attributes": event.device_attributes,
     }
+    if event.event_code == "message.first_open" and isinstance(event.event_attributes, dict) \
+            and event.event_attributes.get("event_id") not in (None, ""):
+        data["event_id"] = event.event_attributes["event_id"]
+    return data
 
 
 def body_for(*, event_type: str, timestamp: datetime, data: dict) -> str:
