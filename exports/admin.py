@@ -69,6 +69,11 @@ class ConnectionForm(forms.ModelForm):
             widget.url = reverse("admin:exports_exportconnection_catalogue", args=[kind])
             widget.tenant = self.instance.tenant_id
 
+    def _get_validation_exclusions(self):
+        # the (tenant, name) constraint is the service's rule (rules.ERR_NAME_TAKEN): said once, in its
+        # words, not a second time by the model's constraint
+        return {*super()._get_validation_exclusions(), "name"}
+
     def _post_clean(self):
         super()._post_clean()
         if self.instance.tenant_id is not None:
@@ -87,6 +92,15 @@ class ReexportForm(forms.Form):
     date_to = forms.DateField(label="Last day (UTC)", widget=forms.DateInput(attrs={"type": "date"}))
 
 
+def utc(moment) -> str:
+    """Every date on these pages in one format, with its zone."""
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
+
+
+HEALTH_LABELS = {"ok": "Healthy", "waiting": "Waiting for the first file", "lagging": "Behind schedule",
+                 "failing": "Failing", "paused": "Paused", "not_entitled": "Not enabled", "test_failed": "Test failed"}
+
+
 def _pretty(data) -> str:
     return json.dumps(data, indent=2) if data else ""
 
@@ -94,22 +108,20 @@ def _pretty(data) -> str:
 @admin.register(ExportConnection)
 class ExportConnectionAdmin(TenantScopedAdmin):
     form = ConnectionForm
-    list_display = ("name", "tenant", "bucket", "region_name", "frequency", "encryption", "state", "last_file_at")
+    list_display = ("name", "tenant", "bucket_and_region", "frequency", "encryption_short", "state", "last_file")
     list_filter = ("tenant", "frequency", "encryption", "paused")
     list_select_related = ("tenant",)
     search_fields = ("name", "bucket")
-    readonly_fields = ("pgp_fingerprint", "pgp_algorithm", "pgp_expires_at", "paused", "paused_reason",
-                       "exported_seq",
-                       "next_run_at", "last_success_at", "last_file_at")
+    readonly_fields = ("pgp_fingerprint", "pgp_algorithm", "key_expires", "paused", "paused_reason", "next_run",
+                       "last_success", "last_file")
     fieldsets = (
         (None, {"fields": ("tenant", "name", "bucket", "folder_path", "region", "kms_key_arn")}),
         ("What is exported, and when", {"fields": ("all_events", "event_names", "user_attributes",
                                                     "device_attributes", "frequency")}),
         ("File encryption", {"fields": ("encryption", "pgp_public_key", "pgp_fingerprint", "pgp_algorithm",
-                                        "pgp_expires_at")}),
+                                        "key_expires")}),
     )
-    status_fieldset = ("Status", {"fields": ("paused", "paused_reason", "exported_seq", "next_run_at",
-                                             "last_success_at", "last_file_at")})
+    status_fieldset = ("Status", {"fields": ("paused", "paused_reason", "next_run", "last_success", "last_file")})
     change_form_template = "admin/exports/exportconnection/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
@@ -125,13 +137,41 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             initial.setdefault("tenant", tenants[0].pk)
         return initial
 
-    @admin.display(description="bucket region")
-    def region_name(self, obj):
-        return region_label(obj.region)
+    def get_list_display(self, request):
+        # the tenant column only for whoever sees several (CSMs): the list fits a 1400-pixel screen
+        shown = super().get_list_display(request)
+        if roles.is_csm(request.user) or self.visible_tenants(request)[:2].count() > 1:
+            return shown
+        return tuple(f for f in shown if f != "tenant")
+
+    @admin.display(description="bucket (region)", ordering="bucket")
+    def bucket_and_region(self, obj):
+        return format_html('{} <small title="{}">({})</small>', obj.bucket, region_label(obj.region), obj.region)
+
+    @admin.display(description="encryption", ordering="encryption")
+    def encryption_short(self, obj):
+        return "PGP" if obj.encrypted else "Off"
 
     @admin.display(description="health")
     def state(self, obj):
-        return connections.connection_health(connection=obj).text.split(":")[0]
+        health = connections.connection_health(connection=obj)
+        return format_html('<span title="{}">{}</span>', health.text, HEALTH_LABELS.get(health.state, health.state))
+
+    @admin.display(description="last file written", ordering="last_file_at")
+    def last_file(self, obj):
+        return utc(obj.last_file_at)
+
+    @admin.display(description="next run")
+    def next_run(self, obj):
+        return utc(obj.next_run_at)
+
+    @admin.display(description="last run finished")
+    def last_success(self, obj):
+        return utc(obj.last_success_at)
+
+    @admin.display(description="key expires")
+    def key_expires(self, obj):
+        return utc(obj.pgp_expires_at) if obj.pgp_expires_at else "never" if obj.pgp_fingerprint else "—"
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         # the path with the form's values (the page's script updates it as the operator types)
@@ -206,7 +246,7 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             "bucket_policy": _pretty(paths.connection_bucket_policy(obj)),
             "kms_policy": _pretty(paths.connection_kms_policy(obj)),
             "recent_runs": runs,
-            "runs_url": reverse("admin:exports_exportrun_changelist") + f"?connection__id__exact={obj.pk}",
+            "runs_url": reverse("admin:exports_exportrun_changelist") + f"?connection={obj.pk}",
             "may_operate": self.has_change_permission(request, obj),
             "frequency_slots": connections.frequency_change_preview(connection=obj, now=now),
             "connection": obj,
@@ -293,7 +333,7 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return self._back(obj)
         self.log_change(request, obj, "Resumed")
-        self.message_user(request, "Resumed: the events ingested meanwhile go in the next file.")
+        self.message_user(request, "Resumed: the events received meanwhile go in the next file.")
         return self._back(obj)
 
     @object_view(level=CHANGE)
@@ -325,33 +365,69 @@ def _add_errors(form: forms.Form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+class ConnectionFilter(admin.SimpleListFilter):
+    """Runs of one connection: only the connections of the user's tenants are offered."""
+
+    title = "connection"
+    parameter_name = "connection"
+
+    def lookups(self, request, model_admin):
+        return [(c.pk, f"{c.name} ({c.tenant.name})" if roles.is_csm(request.user) else c.name)
+                for c in model_admin.scope(request, ExportConnection.objects.select_related("tenant"))]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(connection_id=int(value)) if value and value.isdigit() else queryset
+
+
 @admin.register(ExportRun)
 class ExportRunAdmin(TenantScopedAdmin):
     read_only = True
-    list_display = ("id", "connection", "kind", "status", "window", "attempts", "next_attempt_at", "event_count",
-                    "size_before", "size_after", "object_key", "duration", "last_error")
-    list_filter = ("status", "kind", "tenant")
+    # six columns, file and error wrapped in the last: the list fits a 1400-pixel screen
+    list_display = ("id", "connection", "run_status", "window", "event_count", "file_and_error")
+    list_filter = (ConnectionFilter, "status", "kind", "tenant")
     list_select_related = ("connection", "tenant")
     show_full_result_count = False
     actions = ["retry_now"]
-    fields = ("connection", "tenant", "kind", "status", "window", "from_seq", "to_seq", "attempts",
-              "next_attempt_at", "first_attempt_at", "last_attempt_at", "finished_at", "event_count",
-              "bytes_uncompressed", "bytes_compressed", "object_size", "object_key", "sha256", "duration",
-              "last_error", "requested_by")
+    fields = ("connection", "tenant", "kind", "status", "window", "attempts", "next_attempt", "first_attempt",
+              "last_attempt", "finished", "event_count", "bytes_uncompressed", "bytes_compressed", "object_size",
+              "object_key", "sha256", "duration", "last_error", "requested_by")
     readonly_fields = fields
 
-    @admin.display(description="window")
+    @admin.display(description="window (UTC)")
     def window(self, obj):
-        by = "event time" if obj.by_event_time else f"seq {obj.from_seq}–{obj.to_seq}"
-        return f"{obj.window_start:%Y-%m-%d %H:%M} → {obj.window_end:%Y-%m-%d %H:%M} UTC ({by})"
+        by = " (re-export, by event time)" if obj.by_event_time else ""
+        end = f"{obj.window_end:%H:%M}" if obj.window_end.date() == obj.window_start.date() else \
+            f"{obj.window_end:%Y-%m-%d %H:%M}"
+        return f"{obj.window_start:%Y-%m-%d %H:%M} → {end}{by}"
 
-    @admin.display(description="before compression")
-    def size_before(self, obj):
-        return filesizeformat(obj.bytes_uncompressed) if obj.bytes_uncompressed is not None else ""
+    @admin.display(description="status", ordering="status")
+    def run_status(self, obj):
+        attempts = f", attempt {obj.attempts}" if obj.attempts > 1 else ""
+        then = f"; next {utc(obj.next_attempt_at)}" if obj.status == "retrying" else ""
+        return f"{obj.get_status_display()} ({obj.get_kind_display().lower()}{attempts}){then}"
 
-    @admin.display(description="after compression")
-    def size_after(self, obj):
-        return filesizeformat(obj.bytes_compressed) if obj.bytes_compressed is not None else ""
+    @admin.display(description="file, error", ordering="object_key")
+    def file_and_error(self, obj):
+        return format_html('<code style="word-break: break-all">{}</code>{}', obj.object_key or "—",
+                           format_html('<div style="white-space: normal">{}</div>', obj.last_error)
+                           if obj.last_error else "")
+
+    @admin.display(description="next attempt")
+    def next_attempt(self, obj):
+        return utc(obj.next_attempt_at)
+
+    @admin.display(description="first attempt")
+    def first_attempt(self, obj):
+        return utc(obj.first_attempt_at)
+
+    @admin.display(description="last attempt")
+    def last_attempt(self, obj):
+        return utc(obj.last_attempt_at)
+
+    @admin.display(description="finished")
+    def finished(self, obj):
+        return utc(obj.finished_at)
 
     @admin.display(description="duration")
     def duration(self, obj):

@@ -146,7 +146,7 @@ class ExportRun(Job):
         ]
 
     def __str__(self):
-        return f"{self.connection} · {self.get_kind_display()} · seq {self.from_seq}–{self.to_seq}"
+        return f"{self.connection} · {self.get_kind_display()} · #{self.pk}"
 
 
 class ExportUsage(models.Model):

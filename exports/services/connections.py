@@ -231,7 +231,7 @@ def _reexport_spans(connection: ExportConnection, start: datetime, end: datetime
 
 ERR_RUN_NOW_PAUSED = "The connection is paused: resume it first, then Run now."
 MSG_RUN_NOW = "Run now: the events pending now go to {key}; the schedule goes on as before."
-MSG_RUN_NOW_NOTHING = "Run now: nothing to export, every event ingested so far has been exported."
+MSG_RUN_NOW_NOTHING = "Run now: nothing to export, every event received so far has been exported."
 MSG_RUN_NOW_ACTIVE = ("Run now: the current file ({key}) is not written yet; it was made due now and holds the "
                       "pending events (the next file takes what arrives after it).")
 
