@@ -117,8 +117,8 @@ class ChannelAdmin(TenantScopedAdmin):
     secret_fields = ("credentials",)
     inlines = [HistoryInline]
     change_form_template = "admin/channels/channel/change_form.html"
-    info_fields = ("public_id", "type_label", "state_panel", "type_panel", "binding_panel", "failure_panel",
-                   "tenant", "created_at")
+    info_fields = ("public_id", "type_label", "state_panel", "health_panel", "type_panel", "binding_panel",
+                   "failure_panel", "tenant", "created_at")
     readonly_fields = info_fields
 
     def get_fieldsets(self, request, obj=None):
@@ -164,6 +164,10 @@ class ChannelAdmin(TenantScopedAdmin):
     @admin.display(description="health")
     def health_label(self, obj):
         # the platform half's summary (channels.health): highlighted when there is something to look at
+        return health_column(obj)
+
+    @admin.display(description="health")
+    def health_panel(self, obj):
         return health_column(obj)
 
     @admin.display(description="state")

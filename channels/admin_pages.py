@@ -18,7 +18,16 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from channels.health import ALERT_AFTER, CHECK_EVERY, TOKEN_WARNING, health_history, health_summary
+from channels.health import (
+    ALERT_AFTER,
+    CHECK_EVERY,
+    MSG_CHECK_REQUESTED,
+    MSG_CHECK_WAITING,
+    TOKEN_WARNING,
+    health_check_now,
+    health_history,
+    health_summary,
+)
 from channels.providers import adapter_for
 from channels.report import METRIC_LABELS, WINDOWS, channel_report, report_chart
 from channels.sending import TEXT_MAX, channel_test_send, recent_test_sends
@@ -32,6 +41,7 @@ def channel_urls(model_admin) -> list:
 
     return [
         path("<path:object_id>/health/", page(health_view), name="channels_channel_health"),
+        path("<path:object_id>/health/check/", page(health_check_view), name="channels_channel_health_check"),
         path("<path:object_id>/report/", page(report_view), name="channels_channel_report"),
         path("<path:object_id>/test-send/", page(test_send_view), name="channels_channel_test_send"),
     ]
@@ -41,7 +51,7 @@ def _context(model_admin, request, obj, title: str, **extra) -> dict:
     return {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "original": obj,
             "title": title, "app_menu_name": menu_name(request) or CHANNEL_MANAGEMENT,
             "change_url": reverse("admin:channels_channel_change", args=[obj.pk]),
-            "may_send": model_admin.has_change_permission(request, obj), **extra}
+            "may_change": model_admin.has_change_permission(request, obj), **extra}
 
 
 @object_view(level=VIEW)
@@ -50,6 +60,18 @@ def health_view(model_admin, request, obj):
         model_admin, request, obj, f"Health — {obj}", summary=health_summary(obj),
         checks=health_history(channel=obj), check_every_minutes=int(CHECK_EVERY.total_seconds() // 60),
         alert_after=ALERT_AFTER, token_warning_days=TOKEN_WARNING.days, is_whatsapp=obj.channel_type == "whatsapp"))
+
+
+@object_view(level=CHANGE, post_only=True)
+def health_check_view(model_admin, request, obj):
+    try:
+        check = health_check_now(channel=obj, by=request.user)
+    except ValidationError as exc:
+        model_admin.message_user(request, " ".join(exc.messages), level=messages.ERROR)
+    else:
+        model_admin.log_change(request, obj, "Health check requested.")
+        model_admin.message_user(request, MSG_CHECK_REQUESTED if check else MSG_CHECK_WAITING)
+    return HttpResponseRedirect(reverse("admin:channels_channel_health", args=[obj.pk]))
 
 
 @object_view(level=VIEW)

@@ -19,12 +19,13 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from channels.models import Channel, ChannelHealthCheck, ChannelState, HealthState
 from channels.providers import PlatformRefused, PlatformUnavailable, adapter_for
-from mktops import clock
-from mktops.jobs import ACTIVE, JobStatus
+from mktops import clock, ratelimit
+from mktops.jobs import ACTIVE, JobStatus, enqueue_on_commit
 from mktops.services import audit_log_write
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ QUALITY_RANK = {"GREEN": 3, "YELLOW": 2, "RED": 1}
 CONNECTED = "CONNECTED"
 AUDIT_ALERT = "channels.health.alert"
 AUDIT_RECOVERED = "channels.health.recovered"
+AUDIT_CHECK_NOW = "channels.health.check_now"
 
 HL_QUALITY_DROP = "Quality rating dropped from {old} to {new}."
 HL_QUALITY_RED = "Quality rating is RED: Meta may lower the messaging limit or restrict the number."
@@ -53,6 +55,8 @@ MSG_HEALTHY = "The platform answered and reports nothing to look at."
 MSG_ALERT = ("The last {count} health checks failed in a row. The channel stays Bound; check the platform's "
              "status and the channel's credentials.")
 MSG_NOT_BOUND = "Only Bound channels are checked."
+MSG_CHECK_REQUESTED = "A health check was requested; it runs in a moment: reload this page to see it."
+MSG_CHECK_WAITING = "A health check is already waiting to run; reload this page in a moment to see it."
 MSG_NOT_CHECKED = "Not checked yet: the first check runs within the hour after binding."
 
 
@@ -83,6 +87,23 @@ def health_check_request(*, channel: Channel, now: datetime | None = None) -> Ch
             return None
         return ChannelHealthCheck.objects.create(channel=channel, tenant_id=channel.tenant_id, created_at=now,
                                                  next_attempt_at=now)
+
+
+def health_check_now(*, channel: Channel, by=None) -> ChannelHealthCheck | None:
+    """An operator's "Check now": a check row, run by a worker at once; None when one is waiting.
+    Limited per tenant like every connection test: each one is a call to the platform."""
+    if channel.state != ChannelState.BOUND:
+        raise ValidationError({NON_FIELD_ERRORS: MSG_NOT_BOUND})
+    try:
+        attempt = ratelimit.attempt_start(tenant=channel.tenant, action=AUDIT_CHECK_NOW, what="health checks",
+                                          user=by, obj=channel)
+    except ratelimit.RateLimited as err:
+        raise ValidationError({NON_FIELD_ERRORS: err.message}) from err
+    check = health_check_request(channel=channel)
+    ratelimit.attempt_finish(attempt, check_id=check.pk if check else None)
+    if check is not None:
+        enqueue_on_commit("channels.health_tasks.health_check", check.pk)
+    return check
 
 
 # --- one check -------------------------------------------------------------------------------------

@@ -78,3 +78,30 @@ def test_the_changelist_highlights_the_channel(channel, as_operator_a, as_operat
     assert "Quality rating dropped from GREEN to RED." in html
     assert reverse("admin:channels_channel_health", args=[channel.pk]) in html
     assert "channel-health" not in as_operator_b.get(reverse("admin:channels_channel_changelist")).content.decode()
+
+
+def test_check_now_for_operators_only(channel, as_operator_a, as_support_a, as_operator_b,
+                                      django_capture_on_commit_callbacks):
+    check_url = reverse("admin:channels_channel_health_check", args=[channel.pk])
+    assert as_operator_a.get(check_url).status_code == 405  # a GET never asks the platform
+    assert as_support_a.post(check_url).status_code == 403
+    assert as_operator_b.post(check_url).status_code == 404
+    assert not ChannelHealthCheck.objects.filter(status="pending").exists()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = as_operator_a.post(check_url, follow=True)
+    assert "A health check was requested" in response.content.decode()
+    (waiting,) = ChannelHealthCheck.objects.filter(status="pending")
+    assert len(callbacks) == 1  # the task is handed to a worker after the commit
+    response = as_operator_a.post(check_url, follow=True)
+    assert "already waiting" in response.content.decode()
+    assert ChannelHealthCheck.objects.filter(status="pending").count() == 1
+    assert health_tasks.health_check(waiting.pk) == "attention"  # still RED
+
+
+def test_the_channel_page_shows_the_health(channel, as_support_a, as_operator_b):
+    change = reverse("admin:channels_channel_change", args=[channel.pk])
+    html = as_support_a.get(change).content.decode()
+    assert "channel-health-highlighted" in html and "Quality rating dropped from GREEN to RED." in html
+    assert TOKEN not in html
+    assert as_operator_b.get(change).status_code == 404
