@@ -282,3 +282,30 @@ def test_a_fault_of_ours_keeps_the_channel_binding_and_retries(graph, tenant_a, 
     assert channel.state == ChannelState.BINDING and job.status == JobStatus.RETRYING
     assert job.last_error == binding.ERR_UNEXPECTED
     assert "retrying" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tenants_binding_one_account_at_the_same_moment_get_one_binding(graph, tenant_a, tenant_b):
+    import threading
+
+    channels = [make_channel(tenant_a), make_channel(tenant_b)]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def bind_now(channel):
+        try:
+            barrier.wait()
+            svc.channel_bind(channel=channel, credentials=creds())
+            outcomes.append("binding")
+        except ValidationError as exc:
+            outcomes.append(exc.message_dict["phone_number_id"][0])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=bind_now, args=(c,)) for c in channels]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == sorted(["binding", svc.ERR_ACCOUNT_ELSEWHERE.format(type="WhatsApp")])
+    assert Channel.objects.filter(state=ChannelState.BINDING, account_id=NUMBER).count() == 1
