@@ -52,6 +52,7 @@ MIN_EPOCH, MAX_EPOCH = 1_000_000_000, 9_999_999_999
 # attack on the recursion of whatever reads them later)
 MAX_DEPTH = 32
 RULE_NUL = "must not contain the NUL character (\\u0000)"
+RULE_HEADER_LINE = "must be one header line: no carriage return or line feed (\\r, \\n)"
 RULE_DEPTH = f"is nested deeper than {MAX_DEPTH} levels"
 # the keys of one event's attribute objects, each at most MKTOPS_API_MAX_ATTRIBUTES: one event
 # with 260,000 keys (under the byte limit) became as many catalogue names
@@ -95,6 +96,16 @@ class EmailMessage(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list)
     cc: list[str] = Field(default_factory=list)
     reply_to: str | None = None
+
+    # a line break in a header value would end the header (header injection), and the
+    # archive could not write the .eml: refused here, with the field, not lost later
+    @field_validator("from_", "to", "subject", "cc", "reply_to", "headers")
+    @classmethod
+    def _one_header_line(cls, v):
+        parts = [*v, *v.values()] if isinstance(v, dict) else v if isinstance(v, list) else [v or ""]
+        if any("\r" in part or "\n" in part for part in parts):
+            raise ValueError(RULE_HEADER_LINE)
+        return v
 
 
 class SmsMessage(BaseModel):
@@ -575,7 +586,8 @@ def events_ingest(*, tenant: Tenant, items: list) -> IngestOutcome:
             return outcome
         message_ids = _store_messages(tenant, counter, events, ids)
     # after the writer's turn: the receivers run on their own time, not the next batch's
-    publish_events_ingested(tenant=tenant, event_ids=ids, message_event_ids=message_ids)
+    sent_ids = [i for i, ev in zip(ids, events, strict=True) if ev.event_name in SentEvent.CHANNELS]
+    publish_events_ingested(tenant=tenant, event_ids=ids, message_event_ids=message_ids, sent_event_ids=sent_ids)
     return outcome
 
 
