@@ -99,8 +99,9 @@ class SkipReason(models.TextChoices):
     NONE = "", "—"
     ARCHIVE_OFF = "archive_off", "The message archive is not enabled for this tenant"
     CHANNEL_OFF = "channel_off", "Archiving of this channel is not enabled"
-    TOO_LARGE = "too_large", "Message content over 250 KB"
+    TOO_LARGE = "too_large", "Template over 250 KB (for an email: its HTML as sent)"
     PII_TOKENISED = "pii_tokenised", "The tenant sends with PII tokenisation"
+    NO_CONTENT = "no_content", "No content reported (the sent event carried no message)"
 
 
 class ArchivedMessage(Job):

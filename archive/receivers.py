@@ -14,12 +14,15 @@ VIEW = "View sent message"
 DOWNLOAD = "Download"
 
 
-def on_events_ingested(sender, *, tenant, event_ids, message_event_ids=None, **kwargs) -> None:
-    """After the ingest commit: one enqueue for a batch with messages, nothing else.
+def on_events_ingested(sender, *, tenant, event_ids, message_event_ids=None, sent_event_ids=None,
+                       **kwargs) -> None:
+    """After the ingest commit: one enqueue for a batch with sent events, nothing else.
 
     The rows are made and written by the task, so the archive costs ingestion one
-    enqueue; if the broker is unreachable the sweeper's backfill makes the rows."""
-    candidates = event_ids if message_event_ids is None else message_event_ids
+    enqueue; if the broker is unreachable the sweeper's backfill makes the rows. Sent
+    events without content get a row too (skipped: no content reported)."""
+    candidates = sent_event_ids if sent_event_ids is not None else (
+        event_ids if message_event_ids is None else message_event_ids)
     if candidates:
         enqueue("archive.tasks.deliver_events", tenant.pk, list(candidates))
 

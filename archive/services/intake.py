@@ -1,7 +1,8 @@
 """From ingested sent events to ArchivedMessage rows: queued, or skipped with a reason.
 
-Called by the events_ingested receiver (one INSERT … SELECT per batch) and by
-the sweeper, which finds sent events with content but no row (a receiver that failed).
+Called by the events_ingested receiver (one INSERT … SELECT per batch, sent events with or
+without content) and by the sweeper, which finds sent events with content but no row (a
+receiver that failed).
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from mktops.jobs import JobStatus
 from mktops.models import Event, SentEvent, SentMessage, Tenant
 
 MAX_CONTENT_BYTES = 250 * 1024
+# the email's template as sent: its HTML (its text when it has no HTML), in bytes, read in the database
+_TEMPLATE_BYTES = {
+    "sqlite": ("length(CAST(COALESCE(NULLIF(json_extract(m.content, '$.html'), ''), "
+               "json_extract(m.content, '$.text'), '') AS BLOB))"),
+    "postgresql": "octet_length(COALESCE(NULLIF(m.content->>'html', ''), m.content->>'text', ''))",
+}
 
 
 def skip_reason_for(*, tenant: Tenant, channel: str, size: int) -> str:
@@ -61,8 +68,12 @@ def _insert_select(tenant: Tenant, event_ids: list[int], now) -> int:
             reason_sql.append("WHEN %s THEN %s")
             reason_params += [name, fixed[name]]
         else:
-            reason_sql.append("WHEN %s THEN (CASE WHEN m.size > %s THEN %s ELSE %s END)")
-            reason_params += [name, MAX_CONTENT_BYTES, SkipReason.TOO_LARGE, SkipReason.NONE]
+            # a sent event with no content gets its row, skipped; the 250 KB rule is the template's
+            size = _TEMPLATE_BYTES[connection.vendor] if name == SentEvent.EMAIL else "m.size"
+            reason_sql.append(f"WHEN %s THEN (CASE WHEN m.event_id IS NULL THEN %s WHEN {size} > %s THEN %s "
+                              "ELSE %s END)")
+            reason_params += [name, SkipReason.NO_CONTENT, MAX_CONTENT_BYTES, SkipReason.TOO_LARGE,
+                              SkipReason.NONE]
     reason_sql.append("END")
     channel_sql, channel_params = _case("s.event_name", {n: c for n, (c, _) in SentEvent.CHANNELS.items()})
     platform_sql, platform_params = _case("s.event_name", {n: p or "" for n, (_, p) in SentEvent.CHANNELS.items()})
@@ -92,20 +103,20 @@ def _insert_select(tenant: Tenant, event_ids: list[int], now) -> int:
         marks = ", ".join(["%s"] * len(ids))
         source = (
             f"SELECT {inner}, {' '.join(reason_sql)} AS skip_reason "  # noqa: S608 - names from the models
-            f"FROM {ops.quote_name(SentMessage._meta.db_table)} m "
-            f"JOIN {ops.quote_name(Event._meta.db_table)} e ON e.id = m.event_id "
-            f"WHERE m.event_id IN ({marks}) AND e.id IN ({marks}) "  # both: each table by its key
+            f"FROM {ops.quote_name(Event._meta.db_table)} e "
+            f"LEFT JOIN {ops.quote_name(SentMessage._meta.db_table)} m ON m.event_id = e.id "
+            f"WHERE e.id IN ({marks}) "
             f"AND e.event_name IN ({', '.join(['%s'] * len(names))})"
         )
         rows = fastwrite.insert_select(model=ArchivedMessage, select=select, source=source,
-                                       source_params=[*reason_params, *ids, *ids, *names], now=now,
+                                       source_params=[*reason_params, *ids, *names], now=now,
                                        returning="skip_reason")
         queued += sum(1 for (reason,) in rows if not reason)
     return queued
 
 
 def archived_messages_create(*, tenant: Tenant, event_ids: list[int]) -> int:
-    """One row per sent event with content (queued, or skipped with its reason), made by one
+    """One row per sent event (queued, or skipped with its reason: no content reported), made by one
     statement per batch; returns how many new rows were queued for writing."""
     if not event_ids:
         return 0
