@@ -298,5 +298,9 @@ def channel_delete(*, channel: Channel, confirm_name: str, by=None) -> None:
         channel_check_delete(channel=locked)
         if confirm_name != locked.name:
             raise ValidationError({"confirm_name": ERR_DELETE_CONFIRM.format(name=locked.name)})
-        _audit(locked, "channel.delete", by=by, type=locked.channel_type, state=locked.state)
+        # the history goes with the channel: the audit row keeps it
+        history = [{"at": h.at.isoformat(), "by": h.by.get_username() if h.by else "", "from": h.from_state,
+                    "to": h.to_state, "why": h.why, "account_id": h.account_id}
+                   for h in locked.history.select_related("by").order_by("at", "id")[:200]]
+        _audit(locked, "channel.delete", by=by, type=locked.channel_type, state=locked.state, history=history)
         locked.delete()

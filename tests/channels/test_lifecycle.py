@@ -92,6 +92,7 @@ def test_delete_needs_the_typed_name_and_is_audited(tenant_a, operator_a):
     assert not Channel.objects.exists() and not ChannelHistory.objects.exists()
     audit = AuditLog.objects.get(action="channel.delete")
     assert audit.user == operator_a and audit.detail["public_id"] == channel.public_id
+    assert [(h["from"], h["to"], h["why"]) for h in audit.detail["history"]] == [("", "unbound", "Created.")]
 
 
 @pytest.mark.parametrize("state", [ChannelState.BOUND, ChannelState.BINDING])
