@@ -16,7 +16,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
-from exports.models import ExportConnection, ExportRun, ExportUsage
+from exports.models import ExportConnection, ExportConnectionUsage, ExportRun, ExportUsage
 from exports.regions import region_label
 from exports.services import connections, paths, rules
 from exports.services import retention as export_retention
@@ -249,6 +249,7 @@ class ExportConnectionAdmin(TenantScopedAdmin):
             "runs_url": reverse("admin:exports_exportrun_changelist") + f"?connection={obj.pk}",
             "may_operate": self.has_change_permission(request, obj),
             "frequency_slots": connections.frequency_change_preview(connection=obj, now=now),
+            "usage": list(obj.usage.order_by("-month")[:3]) if roles.is_csm(request.user) else [],
             "connection": obj,
         }
 
@@ -457,6 +458,26 @@ class ExportUsageAdmin(TenantScopedAdmin):
     list_display = ("month_name", "tenant", "events", "size", "files")
     list_filter = ("tenant",)
     list_select_related = ("tenant",)
+
+    @admin.display(description="month", ordering="month")
+    def month_name(self, obj):
+        return f"{obj.month:%Y-%m}"
+
+    @admin.display(description="bytes exported", ordering="bytes")
+    def size(self, obj):
+        return format_html("{} <small>({} bytes)</small>", filesizeformat(obj.bytes), obj.bytes)
+
+
+@admin.register(ExportConnectionUsage)
+class ExportConnectionUsageAdmin(TenantScopedAdmin):
+    """What the CSM bills, per connection; a deleted connection's months stay, under its name."""
+
+    read_only = True
+    view_roles = (Role.CSM,)
+    list_display = ("month_name", "tenant", "connection_name", "events", "size", "files")
+    list_filter = ("tenant", "month")
+    list_select_related = ("tenant",)
+    search_fields = ("connection_name",)
 
     @admin.display(description="month", ordering="month")
     def month_name(self, obj):

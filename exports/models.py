@@ -166,3 +166,27 @@ class ExportUsage(models.Model):
 
     def __str__(self):
         return f"{self.tenant} {self.month:%Y-%m}"
+
+
+class ExportConnectionUsage(models.Model):
+    """Events and bytes exported per connection per calendar month (UTC): what the CSM bills, line by line.
+
+    Kept when the connection is deleted (its name stays): a month already exported is still owed."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(ExportConnection, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="usage")
+    connection_name = models.CharField(max_length=64)
+    month = models.DateField(help_text="first day of the month")
+    events = models.BigIntegerField(default=0)
+    bytes = models.BigIntegerField("bytes uploaded", default=0)
+    files = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "S3 export usage per connection"
+        verbose_name_plural = "S3 export usage per connection"
+        ordering = ["-month", "tenant", "connection_name"]
+        constraints = [models.UniqueConstraint(fields=["connection", "month"], name="exportconnusage_conn_month")]
+
+    def __str__(self):
+        return f"{self.connection_name} {self.month:%Y-%m}"

@@ -20,7 +20,7 @@ import orjson
 from django.db import transaction
 from django.db.models import F
 
-from exports.models import ExportConnection, ExportRun, ExportUsage, RunKind
+from exports.models import ExportConnection, ExportConnectionUsage, ExportRun, ExportUsage, RunKind
 from exports.services import records
 from exports.services.destination import key_taken, run_target, write_condition
 from exports.services.paths import manifest_key
@@ -162,11 +162,18 @@ def _not_replacing(run: ExportRun, key: str):
         raise
 
 
-def usage_add(*, tenant_id: int, day: date, events: int, size: int) -> None:
+def usage_add(*, tenant_id: int, day: date, events: int, size: int, connection: ExportConnection | None = None
+              ) -> None:
+    """Count one file in the tenant's month and, when given, in the connection's (what the CSM bills)."""
     month = day.replace(day=1)
+    counted = {"events": F("events") + events, "bytes": F("bytes") + size, "files": F("files") + 1}
     ExportUsage.objects.get_or_create(tenant_id=tenant_id, month=month)
-    ExportUsage.objects.filter(tenant_id=tenant_id, month=month).update(
-        events=F("events") + events, bytes=F("bytes") + size, files=F("files") + 1)
+    ExportUsage.objects.filter(tenant_id=tenant_id, month=month).update(**counted)
+    if connection is not None:
+        ExportConnectionUsage.objects.get_or_create(connection=connection, month=month, defaults={
+            "tenant_id": tenant_id, "connection_name": connection.name})
+        ExportConnectionUsage.objects.filter(connection=connection, month=month).update(
+            connection_name=connection.name, **counted)
 
 
 def _move_watermark(run: ExportRun, now) -> None:
@@ -191,7 +198,8 @@ def run_record_success(*, run: ExportRun, upload: Upload | None, duration: float
     if run.kind == RunKind.SCHEDULED:
         _move_watermark(run, now)
     if upload:
-        usage_add(tenant_id=run.tenant_id, day=now.date(), events=stats.events, size=upload.size)
+        usage_add(tenant_id=run.tenant_id, day=now.date(), events=stats.events, size=upload.size,
+                  connection=run.connection)
         ExportConnection.objects.filter(pk=run.connection_id).update(last_file_at=now)
     return True
 
