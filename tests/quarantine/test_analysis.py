@@ -200,3 +200,14 @@ def test_the_service_refuses_a_bad_channel_naming_the_field(book):
         delivery_analyse(tenant=book, delivery_id="x", channel="fax", targets=[])
     assert exc.value.message_dict == {"channel": [analysis.ERR_CHANNEL]}
     assert not AuditLog.objects.filter(action__startswith="quarantine.analysis").exists()
+
+
+def test_uids_and_tokens_with_tabs_and_backslashes_come_back_as_given(api, tenant_a):
+    entry(tenant_a, "q@example.com")
+    entry(tenant_a, "tok\\en\twith", channel="push")
+    email = api(URL.format("esc"), {"channel": "email", "targets": [{"uid": "a\tb\\c", "address": "q@example.com"}]})
+    assert email.json()["excluded"] == [{"index": 0, "uid": "a\tb\\c", "address": "q@example.com",
+                                         "reason": "quarantined"}]
+    push = api(URL.format("esc-push"), {"channel": "push", "targets": [{"uid": "u", "address": "tok\\en\twith"}]})
+    assert [x["address"] for x in push.json()["excluded"]] == ["tok\\en\twith"]
+    assert set(DeliveryExclusion.objects.values_list("uid", flat=True)) == {"a\tb\\c", "u"}
