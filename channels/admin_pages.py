@@ -116,8 +116,9 @@ def health_column(obj) -> str:
     summary = health_summary(obj)
     first = summary["highlights"][0] if summary["highlights"] else ""
     return format_html(
-        '<a href="{}" class="channel-health channel-health-{}{}" title="{}">{}</a>{}',
+        '<span style="display:inline-block;min-width:14em"><a href="{}" class="channel-health channel-health-{}{}" '
+        'title="{}">{}</a>{}</span>',
         reverse("admin:channels_channel_health", args=[obj.pk]), summary["state"],
         " channel-health-highlighted" if summary["highlighted"] else "", summary["message"],
         "⚠ " + summary["label"] if summary["highlighted"] else summary["label"],
-        format_html('<div class="help channel-health-note">{}</div>', first) if first else "")
+        format_html('<br><small class="channel-health-note">{}</small>', first) if first else "")
