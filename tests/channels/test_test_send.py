@@ -140,3 +140,22 @@ def test_the_limit_per_tenant(tenant_a, tenant_b, graph):
     assert "Too many test messages" in invalid.value.message_dict[NON_FIELD_ERRORS][0]
     assert len(graph.sent) == ratelimit.CONNECTION_TESTS
     assert AuditLog.objects.filter(action=ratelimit.AUDIT_REFUSED, tenant=tenant_a).count() == 1
+
+
+def test_the_archive_keeps_a_copy_of_a_test_email(email_channel, tenant_a, settings, tmp_path):
+    """The archive's own task, as the ingest signal enqueues it, makes its row for the test email."""
+    from archive import tasks as archive_tasks
+    from archive.models import ArchivedMessage, ArchiveSettings
+    from mktops import clock
+
+    settings.MKTOPS_LOCAL_ARCHIVE_DIR = tmp_path
+    tenant_a.archive_enabled = True
+    tenant_a.save()
+    # the operator confirmed the archive's destination (the platform's store), as a live tenant has
+    ArchiveSettings.objects.update_or_create(tenant=tenant_a, defaults={"locked_at": clock.now()})
+    row = sending.channel_test_send(channel=email_channel, to="bob@example.com", text="Hello Bob")
+    event = Event.objects.get(event_uuid=row.event_uuid)
+    archive_tasks.deliver_events(tenant_a.pk, [event.pk])
+    archived = ArchivedMessage.objects.get(event_id=event.pk)
+    assert (archived.tenant_id, archived.status) == (tenant_a.pk, "done")
+    assert archived.key
