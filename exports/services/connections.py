@@ -133,7 +133,8 @@ def _probe(connection: ExportConnection, key: str) -> None:
         raise s3.S3Error(s3.S3Error.WRONG_REGION, f"The bucket {connection.bucket!r} is in {located}, "
                                                   f"not in {connection.region}: choose {located}.")
     body = pgp.encrypt_bytes(connection.pgp_public_key, PROBE_TEXT) if connection.encrypted else PROBE_TEXT
-    s3.put_object(target, key, body, content_type="text/plain", kms_key_id=connection.kms_key_arn)
+    s3.put_object(target, key, body, content_type="text/plain", kms_key_id=connection.kms_key_arn,
+                  acl=s3.BUCKET_OWNER_FULL_CONTROL)
     _install_abort_rules(connection)
 
 

@@ -86,7 +86,8 @@ def connection_bucket_policy(connection: ExportConnection) -> dict:
             # s3:GetObject lets a run look (HEAD) before it writes, so that it never replaces an
             # object it did not create and can recognise its own file after a crash
             {"Sid": "MktopsS3ExportPutObjects", "Effect": "Allow", "Principal": {"AWS": principals},
-             "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+             # s3:PutObjectAcl: every upload sends the canned ACL bucket-owner-full-control
+             "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:GetObject", "s3:AbortMultipartUpload"],
              "Resource": _objects_arn(connection),
              "Condition": condition},
             {"Sid": "MktopsS3ExportBucketChecks", "Effect": "Allow", "Principal": {"AWS": principals},

@@ -141,13 +141,14 @@ def run_upload(*, run: ExportRun, part_size: int | None = None) -> Upload:
     condition = write_condition(run, run.object_key)
     with (_not_replacing(run, run.object_key),
           s3.MultipartUpload(target, run.object_key, content_type=content_type, kms_key_id=kms,
-                             part_size=part_size or PART_SIZE, **condition) as upload):
+                             part_size=part_size or PART_SIZE, acl=s3.BUCKET_OWNER_FULL_CONTROL,
+                             **condition) as upload):
         stats = _stream(run, upload.write, _heartbeat(run))
     result = Upload(stats=stats, size=upload.size, sha256=upload.hexdigest)
     key = manifest_key(run.object_key)
     with _not_replacing(run, key):
         s3.put_object(target, key, _manifest(run, result), content_type="application/json", kms_key_id=kms,
-                      **write_condition(run, key))
+                      acl=s3.BUCKET_OWNER_FULL_CONTROL, **write_condition(run, key))
     return result
 
 

@@ -261,14 +261,19 @@ def _not_found(exc: ClientError) -> bool:
     return status == 404 or exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
+# the canned ACL of every object written into a tenant's bucket: a bucket whose objects belong to their
+# writer (Object Ownership "ObjectWriter") still gives the tenant full control of its files
+BUCKET_OWNER_FULL_CONTROL = "bucket-owner-full-control"
+
+
 def put_object(target: S3Target, key: str, body: bytes, *, content_type: str = "application/octet-stream",
                kms_key_id: str = "", sse: bool = False, object_lock: tuple[str, object] | None = None,
-               metadata: dict | None = None, if_none_match: bool = False, if_match: str = "") -> str:
+               metadata: dict | None = None, if_none_match: bool = False, if_match: str = "", acl: str = "") -> str:
     """Upload `body` to `key`; returns its SHA-256 (hex). `object_lock` is (mode, retain_until).
     `if_none_match` writes only where no object is, `if_match` only over the object with that ETag
-    (S3Error OBJECT_EXISTS otherwise)."""
+    (S3Error OBJECT_EXISTS otherwise). `acl`: a canned ACL (BUCKET_OWNER_FULL_CONTROL into a tenant's bucket)."""
     extra = {**_encryption_args(kms_key_id, sse), **object_lock_args(body, object_lock),
-             **_condition_args(if_none_match, if_match)}
+             **_condition_args(if_none_match, if_match), **({"ACL": acl} if acl else {})}
     if metadata:
         extra["Metadata"] = metadata
     with _explained(target):
@@ -346,9 +351,10 @@ class MultipartUpload:
 
     def __init__(self, target: S3Target, key: str, *, content_type: str = "application/octet-stream",
                  kms_key_id: str = "", sse: bool = False, part_size: int = PART_SIZE,
-                 metadata: dict | None = None, if_none_match: bool = False, if_match: str = ""):
+                 metadata: dict | None = None, if_none_match: bool = False, if_match: str = "", acl: str = ""):
         self.target, self.key, self.content_type = target, key, content_type
-        self.extra = {**_encryption_args(kms_key_id, sse), **({"Metadata": metadata} if metadata else {})}
+        self.extra = {**_encryption_args(kms_key_id, sse), **({"Metadata": metadata} if metadata else {}),
+                      **({"ACL": acl} if acl else {})}
         # checked when the object appears (the single PUT or the completion), so nothing is replaced
         self.condition = _condition_args(if_none_match, if_match)
         self.part_size = part_size
