@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -49,11 +48,6 @@ MSG_WAITING = ("Waiting for a destination: an operator has not confirmed where t
                "message is kept internally until {until:%Y-%m-%d} and written once the destination is confirmed.")
 ERR_RENDER = ("The message could not be turned into a file ({what}); it is kept as received in the internal "
               "store, not written to the destination and not purged.")
-ERR_BAD_KEY = ("The file path {key!r} contains a line break, a control character or a quote; correct the "
-               "file path template, then re-deliver.")
-
-
-_BAD_KEY = re.compile(r"[\x00-\x1f\x7f\"'`]")
 
 
 def archive_settings_for(*, tenant: Tenant) -> ArchiveSettings:
@@ -145,8 +139,6 @@ def _prepare(row: ArchivedMessage, event: Event | None, copy: InternalCopy | Non
         # the template was corrected); a stored row keeps the key its file has
         if row.stored_at is None or row.destination != cfg.destination:
             row.key, row.destination = file_key_for(row=row, event=event, cfg=cfg), cfg.destination
-        if _BAD_KEY.search(row.key):
-            raise DeliveryError("bad_key", ERR_BAD_KEY.format(key=row.key))
         prepared.sha256 = hashlib.sha256(prepared.data).hexdigest()
     except DeliveryError as err:
         prepared.error = err
