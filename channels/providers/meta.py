@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from django.conf import settings
 
@@ -122,6 +123,11 @@ def _answer(response: _http.Response, *, what: str, object_id: str) -> dict:
     return data
 
 
+def _segment(value: str) -> str:
+    """An ID as one path segment (validated as digits already; quoted all the same)."""
+    return quote(value, safe="")
+
+
 def _text(value) -> str:
     return "" if value is None else str(value)[:255]
 
@@ -156,7 +162,7 @@ class GraphAdapter(Adapter):
     def fetch_account(self, credentials: dict) -> Account:
         token, object_id = clean(credentials, "access_token"), clean(credentials, self.id_field)
         expires_at, scopes = self.token_info(token)
-        data = _get(f"/{object_id}", token, what=self.object_label, object_id=object_id,
+        data = _get(f"/{_segment(object_id)}", token, what=self.object_label, object_id=object_id,
                     query={"fields": self.object_fields})
         return Account(account_id=_text(data.get("id")) or object_id, details=self.details(data, credentials),
                        token_expires_at=expires_at, granted_scopes=scopes)
@@ -166,7 +172,7 @@ class GraphAdapter(Adapter):
 
     def send_test(self, credentials: dict, *, to: str, text: str) -> SentMessage:
         token, object_id = clean(credentials, "access_token"), clean(credentials, self.id_field)
-        data = _post(f"/{object_id}/messages", token, self.message_body(self.validate_recipient(to), text),
+        data = _post(f"/{_segment(object_id)}/messages", token, self.message_body(self.validate_recipient(to), text),
                      what=self.object_label, object_id=object_id)
         message_id = self.message_id(data)
         if not message_id:

@@ -17,6 +17,8 @@ same sender ID registered at two accounts are two identities, and one account's 
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.conf import settings
 
 from channels.providers import _http
@@ -108,8 +110,8 @@ class SmsAdapter(Adapter):
 
     def fetch_account(self, credentials: dict) -> Account:
         sid, token, sender = (clean(credentials, k) for k in ("account_sid", "auth_token", "sender_id"))
-        response = _http.request("GET", settings.MKTOPS_SMS_API_URL, f"{API}/{sid}.json", platform=PLATFORM,
-                                 auth=(sid, token))
+        response = _http.request("GET", settings.MKTOPS_SMS_API_URL, f"{API}/{quote(sid, safe='')}.json",
+                                 platform=PLATFORM, auth=(sid, token))
         if response.status != 200:
             raise _refusal(response, sid=sid, sender=sender)
         data = response.json()
@@ -125,7 +127,7 @@ class SmsAdapter(Adapter):
 
     def send_test(self, credentials: dict, *, to: str, text: str) -> SentMessage:
         sid, token, sender = (clean(credentials, k) for k in ("account_sid", "auth_token", "sender_id"))
-        response = _http.request("POST", settings.MKTOPS_SMS_API_URL, f"{API}/{sid}/Messages.json",
+        response = _http.request("POST", settings.MKTOPS_SMS_API_URL, f"{API}/{quote(sid, safe='')}/Messages.json",
                                  platform=PLATFORM, auth=(sid, token),
                                  form={"To": self.validate_recipient(to), "From": sender, "Body": text})
         if response.status not in (200, 201):
