@@ -35,6 +35,8 @@ ALERT_AFTER = 3  # failed checks in a row
 TOKEN_WARNING = timedelta(days=14)
 CHANGES_SHOWN_FOR = timedelta(days=7)  # a quality drop or tier change stays highlighted this long
 HISTORY_SHOWN = 50
+KEEP_CHECKS = timedelta(days=90)  # a check row per channel each hour: older ones are purged
+PURGE_BATCH = 5000
 
 QUALITY_RANK = {"GREEN": 3, "YELLOW": 2, "RED": 1}
 CONNECTED = "CONNECTED"
@@ -73,6 +75,16 @@ def health_checks_schedule(*, now: datetime | None = None) -> list[int]:
     with transaction.atomic():
         created = ChannelHealthCheck.objects.bulk_create(rows, batch_size=500)
     return [row.pk for row in created]
+
+
+def health_checks_purge(*, now: datetime | None = None) -> int:
+    """Delete finished checks older than KEEP_CHECKS (a batch per call: the sweep runs often)."""
+    cutoff = (now or clock.now()) - KEEP_CHECKS
+    old = list(ChannelHealthCheck.objects.filter(status__in=(JobStatus.DONE, JobStatus.FAILED),
+                                                 created_at__lt=cutoff).values_list("pk", flat=True)[:PURGE_BATCH])
+    if not old:
+        return 0
+    return ChannelHealthCheck.objects.filter(pk__in=old).delete()[0]
 
 
 def health_check_request(*, channel: Channel, now: datetime | None = None) -> ChannelHealthCheck | None:

@@ -182,3 +182,15 @@ def test_check_now_requests_one_check(tenant_a, graph):
     assert health.health_check_request(channel=channel) is not None
     assert health.health_check_request(channel=channel) is None  # one is waiting
     assert health.health_summary(channel)["state"] == "unchecked"
+
+
+def test_checks_older_than_90_days_are_purged(tenant_a, graph, clock):
+    channel = whatsapp_channel(tenant_a, graph)
+    run_due_checks()
+    clock.advance(health.KEEP_CHECKS - timedelta(days=1))
+    run_due_checks()
+    assert channel.health_checks.count() == 2
+    clock.advance(timedelta(days=2))
+    assert health_tasks.health_sweep()["purged"] == 1
+    assert channel.health_checks.count() == 2  # the old one gone, a new one waiting
+    assert channel.health_checks.filter(status="pending").count() == 1
