@@ -101,9 +101,15 @@ def bounce_report(*, tenant_ids: list[int] | None, channel: str = "email", perio
             for name in ("hard", "soft", "ignored", "quarantined", "errors"):
                 setattr(other, name, getattr(other, name) + getattr(r, name))
         rows = [*rows[:TOP_DOMAINS], other]
-    reasons = list(qs.values("error_type", "error_reason").annotate(n=Count("id")).order_by("-n", "error_reason"))
+    by_reason = qs.values("error_type", "error_reason").annotate(n=Count("id")).order_by("-n", "error_reason")
+    reasons = [{**row, "type_label": _label(ErrorType, row["error_type"]),
+                "reason_label": _label(ErrorReason, row["error_reason"])} for row in by_reason]
     return {"rows": rows, "reasons": reasons, "channel": channel, "period": period,
             "total": sum(r.total for r in rows)}
+
+
+def _label(choices, value: str) -> str:
+    return choices(value).label if value in choices.values else value
 
 
 COLOURS = {"hard": "#ba2121", "soft": "#e0a800", "ignored": "#8a8a8a"}
@@ -116,8 +122,10 @@ def bounce_chart_svg(rows: list[DomainRow]) -> str:
     label_w, bar_w, row_h, top = 190, 460, 22, 28
     widest = max(r.total for r in rows) or 1
     height = top + row_h * len(rows) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="bounce-chart" role="img" width="{label_w + bar_w + 70}" '
-             f'height="{height}" aria-label="Addresses with errors by domain and error type">']
+    width = label_w + bar_w + 70
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="bounce-chart" role="img" width="100%" '
+             f'viewBox="0 0 {width} {height}" style="max-width: {width}px" '
+             'aria-label="Addresses with errors by domain and error type">']
     x = label_w
     for name in ("hard", "soft", "ignored"):
         parts.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{COLOURS[name]}"/>'
@@ -193,7 +201,7 @@ class AddressState:
     def status(self) -> str:
         if self.problem:
             return self.problem
-        return self.entry.get_status_display() if self.entry else "Valid (no errors recorded)"
+        return self.entry.get_status_display() if self.entry else "Valid"
 
 
 def contact_addresses(contact: Contact) -> list[AddressState]:

@@ -29,7 +29,7 @@ def test_each_address_shows_its_quarantine_status(as_support_a, ann, tenant_a):
     panel = html[html.index('id="quarantine-panel"'):]
     assert "ann@example.com" in panel and "<strong>Quarantined</strong>" in panel
     assert "+4915100000001" in panel and "<strong>On denylist</strong>" in panel
-    assert "Valid (no errors recorded)" in panel  # the push token
+    assert "<strong>Valid</strong><br><small>no error recorded</small>" in panel  # the push token
 
 
 def test_the_deliveries_section_has_sent_excluded_and_failed(as_operator_a, ann, tenant_a):
