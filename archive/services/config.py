@@ -237,9 +237,9 @@ def tenant_has_archived(*, tenant_id: int) -> bool:
 
 
 def waiting_for_destination(*, tenant_id: int):
-    """Rows kept until an operator confirms the destination (archive.services.delivery)."""
-    return ArchivedMessage.objects.filter(tenant_id=tenant_id, outcome=Outcome.QUEUED,
-                                          failure_reason=WAITING_REASON)
+    """The tenant's rows not written yet while no destination is confirmed: those the delivery set
+    aside (kept internally, archive.services.delivery) and those not tried yet."""
+    return ArchivedMessage.objects.filter(tenant_id=tenant_id, outcome=Outcome.QUEUED)
 
 
 def archive_destination_confirm(*, cfg: ArchiveSettings, by, acknowledged: bool) -> ArchiveSettings:
@@ -268,7 +268,8 @@ def archive_destination_confirm(*, cfg: ArchiveSettings, by, acknowledged: bool)
                         detail={name: getattr(saved, name) for name in LOCKED_FIELDS})
         waiting = waiting_for_destination(tenant_id=saved.tenant_id)
         ids = list(waiting.values_list("pk", flat=True))
-        waiting.filter(pk__in=ids).update(next_attempt_at=now, failure_reason="", last_error="")
+        waiting.filter(pk__in=ids, failure_reason=WAITING_REASON).update(next_attempt_at=now, failure_reason="",
+                                                                          last_error="")
         for start in range(0, len(ids), 200):
             enqueue_on_commit("archive.tasks.deliver", ids[start:start + 200])
     return saved
@@ -303,6 +304,8 @@ def archive_settings_delete(*, cfg: ArchiveSettings, by) -> None:
 
 def archive_tenant_notes(tenant: Tenant) -> list[str]:
     """For the CSM's tenant page (mktops.tenant_notes): messages waiting for a destination."""
+    if ArchiveSettings.objects.filter(tenant=tenant, locked_at__isnull=False).exists():
+        return []
     count = waiting_for_destination(tenant_id=tenant.pk).count()
     if not count:
         return []
