@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from archive import tasks as archive_tasks
-from archive.models import ArchivedMessage, Outcome
+from archive.models import ArchivedMessage, ArchiveSettings, Outcome
 from exports.models import ExportConnection, ExportRun
 from exports.services import connections, schedule
 from mktops import clock
@@ -85,6 +85,8 @@ def test_two_clusters_one_killed_every_write_and_window_exactly_once(tenant_a, a
     settings.MKTOPS_WORKER_HEARTBEAT_SECONDS = 1  # this process sweeps with the clusters' idea of "gone"
     tenant_a.archive_enabled = tenant_a.s3_export_enabled = True
     tenant_a.save()
+    # the operator has confirmed the platform store (messages wait until a destination is confirmed)
+    ArchiveSettings.objects.create(tenant=tenant_a, locked_at=clock.now())
     bucket = s3.create_bucket()
     conn = connections.connection_save(connection=ExportConnection(tenant=tenant_a, name="warehouse", bucket=bucket,
                                                                    region="us-east-1"))
