@@ -19,8 +19,10 @@ configured DATABASE_URL (a separate `<name>_archbench` database on PostgreSQL, a
    tests/fixtures/servers.py starts it (its SftpServer; needs root for the system users), key
    login. The archive's task in batches (a batch shares its SSH sessions) next to
    one login per file (mktops.storage.sftp.put_file in a loop, what each write did before) and
-   the floor: a plain paramiko put loop of the same bytes over one session.
-   Target: at least 0.5 of the floor (two writer threads, a rename per file for atomic files).
+   the floor: a plain paramiko put loop of the same bytes over one session. No target is set:
+   the floor writes bytes already rendered, while the archive renders each message (the email
+   package's MIME work is most of its time) and writes each file under a temporary name, then
+   renames it (a reader never sees half a file).
 """
 
 from __future__ import annotations
@@ -186,48 +188,62 @@ def bench_ingest(events: int) -> tuple[float, float]:
 
 
 def bench_sftp(messages: int, batch: int) -> tuple[float, float, float]:
-    """(archive files/s, one-login-per-file files/s, plain paramiko floor files/s)."""
-    from archive import tasks
-    from archive.models import ArchivedMessage, ArchiveSettings, Destination
-    from mktops.models import SentMessage
-    from mktops.storage import sftp
+    """(archive files/s, one-login-per-file files/s, plain paramiko floor files/s); the archive and
+    the floor alternated over ROUNDS rounds, best of each (this machine's speed drifts)."""
     from tests.fixtures.servers import SftpServer
 
     server = SftpServer().start()
     try:
-        target = server.target("key")
-        t = tenant("archbench-sftp", archive=True)
-        ArchiveSettings.objects.update_or_create(tenant=t, defaults={
-            "destination": Destination.SFTP, "sftp_host": target.host, "sftp_port": target.port,
-            "sftp_username": target.username, "sftp_private_key": target.private_key,
-            "sftp_host_key_fingerprint": target.host_key_fingerprint, "sftp_folder": target.folder})
-        api = Api(t)
-        events = [email_event(i, "sftp") for i in range(messages)]
-        for start in range(0, messages, 1000):
-            api.post(events[start:start + 1000])
-        ids = list(SentMessage.objects.filter(tenant=t).order_by("event_id").values_list("event_id", flat=True))
-        started = time.perf_counter()
-        for start in range(0, len(ids), batch):
-            tasks.deliver_events(t.pk, ids[start:start + batch])
-        archive_rate = messages / (time.perf_counter() - started)
-        rows = list(ArchivedMessage.objects.filter(tenant=t).values_list("outcome", "key"))
-        stored = [key for outcome, key in rows if outcome == "stored"]
-        assert len(stored) == messages, f"only {len(stored)} of {messages} stored on SFTP"
-        bodies = [server.read(key) for key in stored]
-
-        per_file = bodies[:max(20, messages // 10)]  # slow: a sample is enough
-        started = time.perf_counter()
-        for i, body in enumerate(per_file):
-            sftp.put_file(target, f"per-file/{i}.eml", body)
-        per_file_rate = len(per_file) / (time.perf_counter() - started)
-
-        floor_rate = _paramiko_floor(target, bodies)
+        archive_rate = per_file_rate = floor_rate = 0.0
+        for round_ in range(ROUNDS):
+            rate, bodies = _sftp_archive_round(server, messages, batch, round_)
+            archive_rate = max(archive_rate, rate)
+            floor_rate = max(floor_rate, _paramiko_floor(server.target("key"), bodies, round_))
+        per_file_rate = _per_file_logins(server.target("key"), bodies)
     finally:
         server.close()
     return archive_rate, per_file_rate, floor_rate
 
 
-def _paramiko_floor(target, bodies: list[bytes]) -> float:
+def _sftp_archive_round(server, messages: int, batch: int, round_: int) -> tuple[float, list[bytes]]:
+    from archive import tasks
+    from archive.models import ArchivedMessage, ArchiveSettings, Destination
+    from mktops.models import SentMessage
+
+    target = server.target("key")
+    t = tenant(f"archbench-sftp-{round_}", archive=True)
+    ArchiveSettings.objects.filter(tenant=t).update(
+        destination=Destination.SFTP, sftp_host=target.host, sftp_port=target.port, sftp_username=target.username,
+        sftp_host_key_fingerprint=target.host_key_fingerprint, sftp_folder=target.folder)
+    cfg = ArchiveSettings.objects.get(tenant=t)
+    cfg.sftp_private_key = target.private_key  # an encrypted field: set through the model
+    cfg.save(update_fields=["sftp_private_key"])
+    api = Api(t)
+    events = [email_event(i, f"sftp{round_}") for i in range(messages)]
+    for start in range(0, messages, 1000):
+        api.post(events[start:start + 1000])
+    ids = list(SentMessage.objects.filter(tenant=t).order_by("event_id").values_list("event_id", flat=True))
+    started = time.perf_counter()
+    for start in range(0, len(ids), batch):
+        tasks.deliver_events(t.pk, ids[start:start + batch])
+    rate = messages / (time.perf_counter() - started)
+    stored = list(ArchivedMessage.objects.filter(tenant=t, outcome="stored").values_list("key", flat=True))
+    assert len(stored) == messages, f"only {len(stored)} of {messages} stored on SFTP"
+    return rate, [server.read(key) for key in stored]
+
+
+def _per_file_logins(target, bodies: list[bytes]) -> float:
+    """What each write did before sessions were shared: one login per file (a sample: it is slow)."""
+    from mktops.storage import sftp
+
+    sample = bodies[:max(20, len(bodies) // 20)]
+    started = time.perf_counter()
+    for i, body in enumerate(sample):
+        sftp.put_file(target, f"per-file/{i}.eml", body)
+    return len(sample) / (time.perf_counter() - started)
+
+
+def _paramiko_floor(target, bodies: list[bytes], round_: int = 0) -> float:
     """A plain paramiko put loop over one session (the socket from mktops.net, as every connection)."""
     import io
 
@@ -240,10 +256,11 @@ def _paramiko_floor(target, bodies: list[bytes]) -> float:
         io.StringIO(target.private_key)))
     client = paramiko.SFTPClient.from_transport(transport)
     try:
-        client.mkdir(f"{target.folder}/floor")
+        folder = f"{target.folder}/floor-{round_}"
+        client.mkdir(folder)
         started = time.perf_counter()
         for i, body in enumerate(bodies):
-            client.putfo(io.BytesIO(body), f"{target.folder}/floor/{i}.eml", confirm=False)
+            client.putfo(io.BytesIO(body), f"{folder}/{i}.eml", confirm=False)
         return len(bodies) / (time.perf_counter() - started)
     finally:
         client.close()
@@ -278,8 +295,10 @@ def main() -> None:
     print(f"sftp archive: {sftp_rate:8.0f} files/s  ({args.sftp_messages} emails, archive.tasks.deliver_events in "
           f"batches of {args.batch}, sessions shared per batch)")
     print(f"sftp one login per file: {per_file_rate:8.0f} files/s  (mktops.storage.sftp.put_file loop)")
-    print(f"sftp floor:   {sftp_floor:8.0f} files/s  (plain paramiko putfo loop over one session, same bytes)")
-    print(f"sftp archive / floor: {sftp_rate / sftp_floor:.2f}  (target >= 0.5)")
+    print(f"sftp floor:   {sftp_floor:8.0f} files/s  (plain paramiko putfo loop over one session, same bytes; "
+          f"best of {ROUNDS} alternated runs each)")
+    print(f"sftp archive / floor: {sftp_rate / sftp_floor:.2f}  (no target in the issue; the floor writes bytes "
+          f"already rendered, the archive renders each .eml too: most of its time under a profiler)")
     if args.only_sftp:
         return
     print(f"archive: {archive_rate:8.0f} msgs/s  ({args.messages} emails, archive.tasks.deliver_events in batches "
