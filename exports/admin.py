@@ -108,7 +108,9 @@ def _pretty(data) -> str:
 @admin.register(ExportConnection)
 class ExportConnectionAdmin(TenantScopedAdmin):
     form = ConnectionForm
-    list_display = ("name", "tenant", "bucket_and_region", "frequency", "encryption_short", "state", "last_file")
+    list_display = ("connection_name", "tenant", "bucket_and_region", "frequency_short", "encryption_short", "state",
+                    "last_file_short")
+    list_display_links = ("connection_name",)
     list_filter = ("tenant", "frequency", "encryption", "paused")
     list_select_related = ("tenant",)
     search_fields = ("name", "bucket")
@@ -147,6 +149,18 @@ class ExportConnectionAdmin(TenantScopedAdmin):
     @admin.display(description="bucket (region)", ordering="bucket")
     def bucket_and_region(self, obj):
         return format_html('{} <small title="{}">({})</small>', obj.bucket, region_label(obj.region), obj.region)
+
+    @admin.display(description="name", ordering="name")
+    def connection_name(self, obj):
+        return obj.name
+
+    @admin.display(description="frequency", ordering="frequency")
+    def frequency_short(self, obj):
+        return {"15min": "15 min", "daily": "Daily", "weekly": "Weekly"}.get(obj.frequency, obj.frequency)
+
+    @admin.display(description="last file", ordering="last_file_at")
+    def last_file_short(self, obj):
+        return utc(obj.last_file_at)
 
     @admin.display(description="encryption", ordering="encryption")
     def encryption_short(self, obj):

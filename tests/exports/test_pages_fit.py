@@ -110,3 +110,19 @@ def test_a_duplicate_name_gets_one_error(make_connection, as_operator_a, tenant_
     errors = response.context["adminform"].form.errors
     assert errors["name"] == [rules.ERR_NAME_TAKEN] and "__all__" not in errors
     assert response.content.decode().count(escape(rules.ERR_NAME_TAKEN)) == 1
+
+
+@pytest.mark.browser
+def test_the_csms_pages_fit_too(transactional_db, page_for, busy, csm):
+    page = page_for(csm)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    for name, url in {"csm_connections": BASE, "csm_usage": "/admin/exports/exportconnectionusage/",
+                      "csm_connection": f"{BASE}{busy.pk}/change/", "csm_runs": RUNS}.items():
+        page.goto(url)
+        page.screenshot(path=f"/tmp/h_exports_fit_{name}.png", full_page=True)
+        cut = page.evaluate("""() => [...document.querySelectorAll('table, .results')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > 1400)
+            .map(e => e.className || e.tagName)""")
+        assert cut == [], (name, cut)
+    page.goto("/admin/exports/exportconnectionusage/")
+    assert "My S3 Export" in page.inner_text("#result_list")
