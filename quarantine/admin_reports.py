@@ -223,7 +223,7 @@ class BlocklistEntryAdmin(TenantScopedAdmin):
         if not self.has_delete_permission(request, entry):
             raise PermissionDenied
         contact = entry.contact
-        self.log_deletion(request, entry, str(entry))
+        self.log_deletions(request, [entry])
         blocklist.blocklist_remove(entry=entry, by=request.user)
         self.message_user(request, f"{entry.uid} may be contacted by {entry.get_channel_display()} again.")
         return HttpResponseRedirect(_profile_url(contact))

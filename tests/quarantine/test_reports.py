@@ -103,3 +103,8 @@ def test_the_projection_panel_on_the_bounce_report(as_operator_a):
     assert "<td>2</td><td class=\"num\">32.5 %</td>" in html
     bad = as_operator_a.get(BOUNCES, {"lifetime": "0", "growth": "50"}).content.decode()
     assert "The address lifetime is a number of years between 0.5 and 50." in bad
+
+
+def test_a_csm_reads_every_tenants_delivery_report(as_csm, delivery):
+    assert page(as_csm, delivery).status_code == 200
+    assert "spring-sale" in as_csm.get(reverse("admin:quarantine_delivery_changelist")).content.decode()
