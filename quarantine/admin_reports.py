@@ -81,7 +81,12 @@ class DeliveryAdmin(TenantScopedAdmin):
         channel = request.GET.get("channel", Channel.EMAIL)
         if channel not in Channel.values:
             channel = Channel.EMAIL
-        report = reports.bounce_report(tenant_ids=tenant_ids, channel=channel, period=request.GET.get("period", "30"))
+        delivery = self._delivery_of(request, tenant_ids)
+        if delivery is not None:
+            tenant_ids, scope, channel = [delivery.tenant_id], f"{delivery.tenant.name}, delivery {delivery}", \
+                delivery.channel
+        report = reports.bounce_report(tenant_ids=tenant_ids, channel=channel, period=request.GET.get("period", "30"),
+                                       delivery_id=delivery.delivery_id if delivery else "")
         projection, projection_errors, inputs = self._projection(request)
         return TemplateResponse(request, "quarantine/bounce_report.html", {
             **self.admin_site.each_context(request), "opts": self.opts,
@@ -89,7 +94,18 @@ class DeliveryAdmin(TenantScopedAdmin):
             "chart": reports.bounce_chart_svg(report["rows"]), "tenants": tenants, "chosen": chosen,
             "channels": Channel.choices, "periods": list(reports.PERIODS), "is_csm": roles.is_csm(request.user),
             "projection": projection, "projection_errors": projection_errors, "inputs": inputs,
+            "delivery": delivery,
         })
+
+    def _delivery_of(self, request, tenant_ids):
+        """The delivery the report is narrowed to (`?delivery=<pk>`), 404 outside the user's tenants."""
+        pk = request.GET.get("delivery", "")
+        if not pk:
+            return None
+        delivery = self.get_queryset(request).filter(pk=pk).select_related("tenant").first() if pk.isdigit() else None
+        if delivery is None or (tenant_ids is not None and delivery.tenant_id not in tenant_ids):
+            raise Http404("No such delivery.")
+        return delivery
 
     def _projection(self, request):
         inputs = {"lifetime": request.GET.get("lifetime", "3"), "growth": request.GET.get("growth", "50"),

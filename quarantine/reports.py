@@ -74,14 +74,18 @@ class DomainRow:
         return self.hard + self.soft + self.ignored
 
 
-def bounce_report(*, tenant_ids: list[int] | None, channel: str = "email", period: str = "30") -> dict:
+def bounce_report(*, tenant_ids: list[int] | None, channel: str = "email", period: str = "30",
+                  delivery_id: str = "") -> dict:
     """Addresses with an error, by recipient domain (email; the channel's name otherwise) and the
-    type of their last error, over the tenants given (None: the whole platform). Each address is
-    counted once, by its last error; `errors` sums the errors counted against them."""
+    type of their last error, over the tenants given (None: the whole platform), or those whose
+    last error came from one delivery. Each address is counted once, by its last error; `errors`
+    sums the errors counted against them."""
     days = PERIODS.get(period, 30)
     qs = QuarantineEntry.objects.filter(channel=channel).exclude(error_type="")
     if tenant_ids is not None:
         qs = qs.filter(tenant_id__in=tenant_ids)
+    if delivery_id:
+        qs = qs.filter(last_delivery_id=delivery_id)
     if days is not None:
         qs = qs.filter(last_error_at__gte=clock.now() - timedelta(days=days))
     by_domain: dict[str, DomainRow] = {}
@@ -104,7 +108,7 @@ def bounce_report(*, tenant_ids: list[int] | None, channel: str = "email", perio
     by_reason = qs.values("error_type", "error_reason").annotate(n=Count("id")).order_by("-n", "error_reason")
     reasons = [{**row, "type_label": _label(ErrorType, row["error_type"]),
                 "reason_label": _label(ErrorReason, row["error_reason"])} for row in by_reason]
-    return {"rows": rows, "reasons": reasons, "channel": channel, "period": period,
+    return {"rows": rows, "reasons": reasons, "channel": channel, "period": period, "delivery_id": delivery_id,
             "total": sum(r.total for r in rows)}
 
 

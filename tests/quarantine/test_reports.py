@@ -108,3 +108,12 @@ def test_the_projection_panel_on_the_bounce_report(as_operator_a):
 def test_a_csm_reads_every_tenants_delivery_report(as_csm, delivery):
     assert page(as_csm, delivery).status_code == 200
     assert "spring-sale" in as_csm.get(reverse("admin:quarantine_delivery_changelist")).content.decode()
+
+
+def test_the_bounce_report_of_one_delivery(as_operator_a, as_operator_b, delivery, tenant_a):
+    entry(tenant_a, "other@elsewhere.example", last_delivery_id="another")
+    html = as_operator_a.get(BOUNCES, {"delivery": delivery.pk, "period": "all"}).content.decode()
+    assert "<td>example.com</td>" in html and "elsewhere.example" not in html
+    assert "delivery spring-sale" in html
+    assert as_operator_b.get(BOUNCES, {"delivery": delivery.pk}).status_code == 404
+    assert as_operator_a.get(BOUNCES, {"delivery": "x"}).status_code == 404
