@@ -128,6 +128,18 @@ def phase_service(n: int, entries: int, tenant_id: int, label: str, trace: bool)
     print(json.dumps(result))
 
 
+def phase_normalise(n: int, entries: int) -> None:
+    """quarantine.addresses.normalise over the targets alone: the work the service does that the
+    SQL floor does not."""
+    django_setup()
+    from quarantine.addresses import normalise
+
+    started = time.perf_counter()
+    for _, address in targets(n, entries):
+        normalise("email", address)
+    print(json.dumps({"seconds": time.perf_counter() - started}))
+
+
 def phase_floor(n: int, entries: int, tenant_id: int, with_log: bool) -> None:
     url = os.environ["DATABASE_URL"]
     statuses = ("quarantined", "denylisted")
@@ -213,6 +225,8 @@ def main() -> None:
         return phase_service(args.targets, args.entries, args.tenant, args.label, args.trace)
     if args.phase == "floor":
         return phase_floor(args.targets, args.entries, args.tenant, args.with_log)
+    if args.phase == "normalise":
+        return phase_normalise(args.targets, args.entries)
 
     from common import prepare_database
 
@@ -242,6 +256,9 @@ def main() -> None:
     print(f"service        {best['seconds']:.2f} s  ({args.targets / best['seconds']:,.0f} targets/s)")
     print(f"floor          {best_floor:.2f} s  (load + one join)")
     print(f"floor + log    {best_floor_log:.2f} s  (load + one join + the exclusion rows written)")
+    normalising = run(env, "--phase", "normalise", "--targets", n, "--entries", m)["seconds"]
+    print(f"normalising    {normalising:.2f} s  (quarantine.addresses.normalise over the targets, alone: "
+          "in the service, not in the floor)")
     quarter = str(args.targets // 4)
     for count in (quarter, n):
         # RSS from a run without tracemalloc, whose own records of each live block would count in it
