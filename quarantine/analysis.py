@@ -40,7 +40,7 @@ MAX_UID = 255
 MAX_DELIVERY_ID = 100
 
 ERR_CHANNEL = "The channel is one of email, sms, push."
-ERR_DELIVERY_ID = f"A delivery id is 1 to {MAX_DELIVERY_ID} characters."
+ERR_DELIVERY_ID = f"A delivery id is 1 to {MAX_DELIVERY_ID} characters, none of them NUL."
 ERR_CHANNEL_CHANGED = "This delivery was analysed for {channel} before; a delivery has one channel."
 RULE_TARGET = "must be a JSON object with uid and address"
 RULE_UID = f"must be a non-empty string of at most {MAX_UID} characters"
@@ -72,7 +72,8 @@ class AnalysisOutcome:
 
 def check_request(*, delivery_id: str, channel: str) -> None:
     """ValidationError naming the field when the delivery id or channel cannot be analysed."""
-    if not isinstance(delivery_id, str) or not 0 < len(delivery_id.strip()) <= MAX_DELIVERY_ID:
+    if (not isinstance(delivery_id, str) or not 0 < len(delivery_id.strip()) <= MAX_DELIVERY_ID
+            or "\x00" in delivery_id):
         raise ValidationError({"delivery_id": ERR_DELIVERY_ID})
     if channel not in Channel.values:
         raise ValidationError({"channel": ERR_CHANNEL})

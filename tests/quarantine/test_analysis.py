@@ -151,10 +151,12 @@ def test_a_body_of_another_shape_is_400(api, tenant_a, payload, words):
     assert words in response.json()["detail"]
 
 
-def test_a_delivery_id_too_long_is_400(api, tenant_a):
-    response = api(URL.format("x" * 101), {"channel": "email", "targets": []})
+@pytest.mark.parametrize("delivery_id", ["x" * 101, "a%00b", "%20"])
+def test_a_delivery_id_too_long_blank_or_with_nul_is_400(api, tenant_a, delivery_id):
+    response = api(URL.format(delivery_id), {"channel": "email", "targets": []})
     assert response.status_code == 400
     assert response.json()["detail"] == "delivery_id: " + analysis.ERR_DELIVERY_ID
+    assert not Delivery.objects.exists()
 
 
 def test_a_delivery_keeps_its_channel(api, tenant_a):
