@@ -194,3 +194,23 @@ def test_checks_older_than_90_days_are_purged(tenant_a, graph, clock):
     assert health_tasks.health_sweep()["purged"] == 1
     assert channel.health_checks.count() == 2  # the old one gone, a new one waiting
     assert channel.health_checks.filter(status="pending").count() == 1
+
+
+def test_an_email_channel_is_checked_through_dns_and_the_smtp_login(tenant_a, smtp_server, dns_server, settings,
+                                                                   clock):
+    from tests.channels.platform_helpers import bind
+
+    settings.MKTOPS_DNS_RESOLVER = dns_server.address
+    dns_server.add("acme.example", "TXT", "v=spf1 include:_spf.mailer.example ~all")
+    dns_server.add("s1._domainkey.acme.example", "TXT", "v=DKIM1; p=MIGfMA0GCSqGSIb3DQEB")
+    channel = bind(tenant_a, "email", smtp_server.credentials(), name="Newsletter")
+    assert run_due_checks() == [HealthState.HEALTHY]
+
+    dns_server.clear()  # the DKIM key withdrawn from the zone, the SPF record kept
+    dns_server.add("acme.example", "TXT", "v=spf1 include:_spf.mailer.example ~all")
+    clock.advance(health.CHECK_EVERY * 2)
+    assert run_due_checks() == [HealthState.REFUSED]
+    latest = channel.health_checks.order_by("-checked_at").first()
+    assert "s1._domainkey.acme.example" in latest.message
+    channel.refresh_from_db()
+    assert channel.state == ChannelState.BOUND
