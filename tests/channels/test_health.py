@@ -214,3 +214,19 @@ def test_an_email_channel_is_checked_through_dns_and_the_smtp_login(tenant_a, sm
     assert "s1._domainkey.acme.example" in latest.message
     channel.refresh_from_db()
     assert channel.state == ChannelState.BOUND
+
+
+def test_check_now_is_limited_per_tenant(tenant_a, graph):
+    from django.core.exceptions import ValidationError
+
+    from mktops import ratelimit
+
+    channel = whatsapp_channel(tenant_a, graph)
+    first = health.health_check_now(channel=channel)
+    assert first is not None
+    for _ in range(ratelimit.CONNECTION_TESTS - 1):
+        assert health.health_check_now(channel=channel) is None  # one is waiting already
+    with pytest.raises(ValidationError) as refused:
+        health.health_check_now(channel=channel)
+    assert "Too many health checks" in refused.value.messages[0]
+    assert ChannelHealthCheck.objects.filter(channel=channel).count() == 1
