@@ -368,7 +368,8 @@ class ExportConnectionAdmin(TenantScopedAdmin):
                 self.message_user(request, f"Re-export queued: {files} will be written to {runs[0].object_key}.")
                 return self._back(obj)
         context = {**self.admin_site.each_context(request), "opts": self.opts, "original": obj, "form": form,
-                   "title": f"Re-export events of {obj.name}", "has_view_permission": True}
+                   "title": f"Re-export events of {obj.name}", "has_view_permission": True,
+                   "backfill_prefix": paths.connection_prefix(obj, backfill=True)}
         return TemplateResponse(request, "admin/exports/exportconnection/reexport.html", context)
 
 

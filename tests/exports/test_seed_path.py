@@ -64,3 +64,9 @@ def test_names_that_would_share_the_reexport_prefix_are_reserved(make_connection
 
     response = as_operator_a.post(f"{BASE}add/", form_data(tenant_a, bucket, name="backfill_warehouse"))
     assert response.status_code == 200 and shows(response, rules.ERR_NAME_RESERVED)
+
+
+def test_the_reexport_page_names_its_prefix(make_connection, as_operator_a, bucket):
+    connection = make_connection(folder_path="dump")
+    html = as_operator_a.get(f"{BASE}{connection.pk}/reexport/").content.decode()
+    assert f"s3://{bucket}/dump_backfill_warehouse/" in html
