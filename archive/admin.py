@@ -437,7 +437,8 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
     read_only = True
     list_display = ("event_time", "event_name", "contact_uid", "campaign_id", "message_id", "state", "tenant", "links")
     list_filter = ("tenant", "channel", "outcome", "skip_reason")
-    list_select_related = ("tenant",)
+    # the tenant's settings too: an SFTP row's reason names its path under the SFTP folder
+    list_select_related = ("tenant", "tenant__archive_settings")
     search_fields = ("=contact_uid", "=campaign_id", "=message_id")
     search_help_text = "Exact contact uid, campaign id, message id, email address or phone number."
     show_full_result_count = False
@@ -454,7 +455,8 @@ class ArchivedMessageAdmin(TenantScopedAdmin):
 
     @admin.display(description="message")
     def links(self, obj):
-        reason = reading.archived_message_unavailable(message=obj)
+        cfg = getattr(obj.tenant, "archive_settings", None)  # fetched with the row on the list
+        reason = reading.archived_message_unavailable(message=obj, sftp_folder=cfg.sftp_folder if cfg else "")
         if reason:
             return format_html("<span title='{}'>—</span>", reason)
         return format_html('<a href="{}">View</a> · <a href="{}" download>Download</a>',

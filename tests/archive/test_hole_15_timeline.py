@@ -6,7 +6,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from archive.models import Outcome
+from archive.models import ArchivedMessage, Outcome
 from archive.receivers import DOWNLOAD, VIEW
 from archive.services.delivery import S3_RETRIES_AFTER_FIRST
 from archive.services.reading import ERR_SFTP_UNREADABLE
@@ -65,3 +65,15 @@ def test_another_tenant_does_not_see_the_contact(archive_on, ingest, as_operator
     ingest(email_sent_event(1))
     contact = Contact.objects.get(uid="user-1")
     assert as_operator_b.get(reverse("admin:mktops_contact_change", args=[contact.pk])).status_code == 404
+
+
+def test_the_archive_search_gives_the_sftp_path_too(archive_on, ingest, sftp_server, as_support_a,
+                                                    django_assert_max_num_queries):
+    cfg = use_sftp(archive_on, sftp_server)
+    ingest(*[sms_sent_event(i) for i in range(3)])
+    run_all()
+    rows = list(ArchivedMessage.objects.filter(tenant=archive_on))
+    with django_assert_max_num_queries(9):  # 8 for the page: not one settings query more per row
+        page = as_support_a.get(reverse("admin:archive_archivedmessage_changelist")).content.decode()
+    for row in rows:
+        assert f"{cfg.sftp_folder}/{row.key}" in page
