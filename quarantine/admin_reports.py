@@ -28,8 +28,8 @@ class DeliveryAdmin(TenantScopedAdmin):
     """Deliveries as the analysis API saw them; each one's page is its quarantine report."""
 
     read_only = True
-    list_display = ("delivery_id", "channel", "tenant", "targets", "to_send", "quarantined", "denylisted",
-                    "blocklisted", "rejected", "last_analysed_at")
+    list_display = ("delivery_id", "channel", "tenant", "targets", "to_send", "excluded_at_analysis", "rejected",
+                    "last_analysed")
     list_filter = ("channel", "tenant")
     search_fields = ("=delivery_id",)
     search_help_text = "Exact delivery id."
@@ -38,6 +38,15 @@ class DeliveryAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # the exclusion log is evidence
+
+    @admin.display(description="excluded")
+    def excluded_at_analysis(self, obj):
+        return format_html('<span title="quarantined {} · on denylist {} · blocklisted {}">{}</span>',
+                           obj.quarantined, obj.denylisted, obj.blocklisted, obj.excluded)
+
+    @admin.display(description="last analysed (UTC)", ordering="last_analysed_at")
+    def last_analysed(self, obj):
+        return obj.last_analysed_at.strftime("%Y-%m-%d %H:%M")
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -213,3 +213,11 @@ def test_uids_and_tokens_with_tabs_and_backslashes_come_back_as_given(api, tenan
     push = api(URL.format("esc-push"), {"channel": "push", "targets": [{"uid": "u", "address": "tok\\en\twith"}]})
     assert [x["address"] for x in push.json()["excluded"]] == ["tok\\en\twith"]
     assert set(DeliveryExclusion.objects.values_list("uid", flat=True)) == {"a\tb\\c", "u"}
+
+
+def test_a_blocklist_too_large_to_hold_is_looked_up_chunk_by_chunk(book, monkeypatch):
+    monkeypatch.setattr(analysis, "BLOCKLIST_IN_MEMORY", 0)
+    monkeypatch.setattr(analysis, "CHUNK", 2)
+    outcome = delivery_analyse(tenant=book, delivery_id="big-blocklist", channel="email", targets=[
+        ("a", "a@example.com"), ("zoe", "zoe@example.com"), ("b", "b@example.com"), ("zoe", "q@example.com")])
+    assert [(x[0], x[4]) for x in outcome.excluded] == [(1, "blocklisted"), (3, "blocklisted")]
