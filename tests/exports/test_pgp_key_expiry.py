@@ -21,12 +21,14 @@ FAKED = datetime.now(tz=UTC) - timedelta(days=400)  # a key made 400 days ago fo
 def expired_key(gpg_home, email: str = "expired@example.com") -> tuple[str, str]:
     """An encryption key that gpg itself says has expired (made with gpg's faked system time); returns
     the armored key and the expiry day gpg reports."""
-    when = f"{FAKED:%Y%m%dT%H%M%S}"
-    gpg_home.run("--faked-system-time", when, "--quick-gen-key", email, "rsa2048", "sign,cert", "1y")
+    made, added = (f"{FAKED + timedelta(minutes=m):%Y%m%dT%H%M%S}" for m in (0, 10))
+    gpg_home.run("--faked-system-time", made, "--quick-gen-key", email, "rsa2048", "sign,cert", "1y")
     fingerprint = gpg_home.fingerprint_of(email)
-    gpg_home.run("--faked-system-time", when, "--quick-add-key", fingerprint, "rsa2048", "encr", "1y")
+    # a faked clock starts again at its time in each gpg process: the subkey must not predate its primary key
+    gpg_home.run("--faked-system-time", added, "--quick-add-key", fingerprint, "rsa2048", "encr", "1y")
     listing = gpg_home.run("--with-colons", "--list-keys", email).stdout.decode()
-    expiry = next(int(line.split(":")[6]) for line in listing.splitlines() if line.startswith("sub"))
+    # the latest expiry gpg names (mktops.pgp.gpg_failure reports the latest of its KEYEXPIRED lines)
+    expiry = max(int(line.split(":")[6]) for line in listing.splitlines() if line.startswith(("pub", "sub")))
     return gpg_home.export(email), f"{datetime.fromtimestamp(expiry, tz=UTC):%Y-%m-%d}"
 
 
