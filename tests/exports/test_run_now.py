@@ -2,7 +2,7 @@
 with an audit row; the schedule goes on. Per persona: tenant B 404, support 403, a GET changes nothing.
 Against moto."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,6 +19,9 @@ BASE = "/admin/exports/exportconnection/"
 
 @pytest.fixture
 def connection(make_connection, clock):
+    # just after a 15-minute boundary: the next slot is a quarter of an hour away whatever the test's pace
+    now = mk_clock.now()
+    mk_clock.advance(schedule.next_slot(Frequency.EVERY_15_MINUTES, now) - now + timedelta(seconds=1))
     return make_connection(frequency="daily")
 
 
