@@ -1,6 +1,8 @@
 """Issue 13 item 11: the page warns what a frequency change does, says mktops loses and duplicates nothing
 (the watermark) and that the path stays; after saving, when the next file comes. In Chromium too."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils.html import escape
 
@@ -36,6 +38,9 @@ def test_saving_a_change_says_when_the_next_file_comes(make_connection, as_opera
 @pytest.mark.browser
 def test_the_warning_shows_as_soon_as_another_frequency_is_picked(transactional_db, page_for, make_connection,
                                                                   operator_a, s3, clock):
+    # just after a 15-minute boundary: the slot the page shows is the one computed here
+    now = mk_clock.now()
+    mk_clock.advance(schedule.next_slot(Frequency.EVERY_15_MINUTES, now) - now + timedelta(seconds=1))
     connection = make_connection()
     page = page_for(operator_a)
     page.set_viewport_size({"width": 1400, "height": 900})
