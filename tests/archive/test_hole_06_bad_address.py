@@ -34,9 +34,7 @@ def test_header_values_with_line_breaks_are_rejected_with_index_field_and_rule(a
     bad["message"][field] = value
     body = api("/events", {"events": [email_sent_event(1), bad]}).json()
     assert body["accepted"] == 1
-    assert body["rejected"] == [{"index": 1, "field": where, "rule": RULE_HEADER_LINE,
-                                 **{k: v for k, v in body["rejected"][0].items()
-                                    if k not in ("index", "field", "rule")}}]
+    assert [(r["index"], r["field"], r["rule"]) for r in body["rejected"]] == [(1, where, RULE_HEADER_LINE)]
     assert SentMessage.objects.count() == 1
 
 
