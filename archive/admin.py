@@ -49,6 +49,11 @@ class ArchiveSettingsForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "destination" in self.fields and config.platform_store_is_local():
+            # the demo: the choice says what the platform's store is here
+            self.fields["destination"].choices = [
+                (value, config.PLATFORM_LOCAL_CHOICE if value == Destination.PLATFORM else label)
+                for value, label in self.fields["destination"].choices]
         for name in SECRET_FIELDS:
             if name in self.fields:
                 self.initial[name] = ""

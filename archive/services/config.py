@@ -100,14 +100,22 @@ PLATFORM_LOCAL = ("Demo: the platform's store is a local folder on this server, 
                   "S3 bucket; files are encrypted at rest. A real installation sets MKTOPS_ARCHIVE_BUCKET.")
 
 
+PLATFORM_LOCAL_CHOICE = "The platform's store (in this demo: a local folder)"
+
+
+def platform_store_is_local() -> bool:
+    from django.core.files.storage import storages
+
+    return not s3.is_bucket_storage(storages["archive"])
+
+
 def platform_store_words() -> str:
     """What the platform's store is here: its bucket, or (the demo) a local folder."""
     from django.core.files.storage import storages
 
-    storage = storages["archive"]
-    if s3.is_bucket_storage(storage):
-        return PLATFORM_BUCKET.format(bucket=storage.bucket_name)
-    return PLATFORM_LOCAL
+    if platform_store_is_local():
+        return PLATFORM_LOCAL
+    return PLATFORM_BUCKET.format(bucket=storages["archive"].bucket_name)
 
 
 def _check_locked(cfg: ArchiveSettings, before: ArchiveSettings | None, errors: dict, by_csm: bool = False) -> None:

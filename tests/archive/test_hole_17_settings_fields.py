@@ -26,6 +26,7 @@ def test_the_select_shows_only_the_chosen_destinations_fields(archive_on, operat
                for name in ("platform", "s3", "sftp")}
     assert visible == {"platform": True, "s3": False, "sftp": False}
     assert config.PLATFORM_LOCAL in page.locator("#platform-store").inner_text()
+    assert page.locator("#id_destination option[value=platform]").inner_text() == config.PLATFORM_LOCAL_CHOICE
     assert not page.locator("#id_s3_bucket").is_visible() and not page.locator("#id_sftp_host").is_visible()
     page.screenshot(path="/tmp/h2/shot-settings-platform.png", full_page=True)
 
@@ -68,4 +69,4 @@ def test_a_locked_sftp_destination_shows_no_bucket_fields(archive_on, sftp_serve
 def test_the_platform_bucket_is_named_when_there_is_one(archive_on, s3, as_operator_a):
     page = as_operator_a.get(change_url(settings_of(archive_on))).content.decode()
     assert config.PLATFORM_BUCKET.format(bucket=s3.bucket).replace("'", "&#x27;") in page
-    assert config.PLATFORM_LOCAL not in page
+    assert config.PLATFORM_LOCAL not in page and "in this demo" not in page
