@@ -191,3 +191,20 @@ def test_the_form_lists_each_event_type_on_its_line_with_its_zone_and_when(as_op
             in page.replace("'", '"')
         assert f"when {when}".replace("'", "&#x27;") in page
     assert 'class="vURLField webhook-url"' in page
+
+
+def test_the_running_state_shows_periods_and_each_endpoints_subscriptions(as_operator_a, new_endpoint, zones_on):
+    import datetime
+
+    zones_on.webhook_zone1_purchase_start = datetime.date(2026, 1, 1)
+    zones_on.webhook_zone1_purchase_end = datetime.date(2026, 12, 31)
+    zones_on.webhook_zone2_addon_end = datetime.date(2027, 3, 31)
+    zones_on.save()
+    crm = new_endpoint(name="CRM")
+    new_endpoint(name="Points", event_types=["prize.points_added", "message.first_open"])
+    page = as_operator_a.get(url("endpoint_change", crm.pk)).content.decode()
+    state = page[page.index("id='running-state'"):]
+    assert "2026-01-01 to 2026-12-31" in state and "2027-03-31" in state
+    assert "(2 of 3 endpoints)" in state
+    assert "<li>CRM: receipt.receipt_validated</li>" in state
+    assert "<li>Points: prize.points_added, message.first_open</li>" in state

@@ -322,17 +322,6 @@ def _attempt_row(a: Attempt) -> dict:
             "error": a.error, "response_excerpt": a.response_excerpt, "request_headers": a.request_headers}
 
 
-def message_send(*, message: Message) -> Attempt | None:
-    """Deliver one claimed row once and record the outcome; None when its endpoint is not active."""
-    endpoint = Endpoint.objects.get(pk=message.endpoint_id)
-    if endpoint.status != EndpointStatus.ACTIVE:
-        _release([message], due=False)  # paused or disabled since it was claimed: kept for the resume
-        return None
-    attempt, response = attempt_once(endpoint=endpoint, message=message)
-    _record(endpoint=endpoint, sent=[(message, attempt, response)])
-    return attempt
-
-
 def _record_outcome(*, endpoint: Endpoint, message: Message, attempt: Attempt,
                     response: http.Response | None) -> None:
     """A failed attempt's outcome: retry on the schedule, fail, or disable the endpoint."""
