@@ -133,6 +133,10 @@ class ArchiveSettingsAdmin(TenantScopedAdmin):
         hidden = () if self._may_see_secrets(request, obj) else self.secret_fields
         sets = [(title, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
                 for title, opts in self.base_fieldsets]
+        if config.platform_store_is_local():
+            # the demo's local folder has no Object Lock: the write-once fields are for buckets only
+            sets = [(title, {**opts, "classes": tuple(c for c in opts["classes"] if c != "archive-dest-platform")})
+                    if "object_lock_mode" in opts["fields"] else (title, opts) for title, opts in sets]
         if obj is not None and obj.locked_at is not None:
             # locked: the other destinations' fields are not even sent
             sets = [(title, opts) for title, opts in sets

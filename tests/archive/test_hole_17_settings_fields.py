@@ -28,6 +28,7 @@ def test_the_select_shows_only_the_chosen_destinations_fields(archive_on, operat
     assert config.PLATFORM_LOCAL in page.locator("#platform-store").inner_text()
     assert page.locator("#id_destination option[value=platform]").inner_text() == config.PLATFORM_LOCAL_CHOICE
     assert not page.locator("#id_s3_bucket").is_visible() and not page.locator("#id_sftp_host").is_visible()
+    assert not page.locator("#id_object_lock_mode").is_visible()  # a local folder has no Object Lock
     page.screenshot(path="/tmp/h2/shot-settings-platform.png", full_page=True)
 
     page.select_option("#id_destination", Destination.S3)
