@@ -90,3 +90,11 @@ def test_the_settings_page_button_reads_and_shows_the_rules(archive_on, s3, as_o
     page = as_operator_a.get(page_url).content.decode()
     assert "id='retention-status' class='errornote'" in page and "30 days" in page
     assert rules_of(s3, bucket) == [expire("short", "archive/", 30)]
+
+
+def test_a_bucket_that_cannot_be_read_is_said_so(archive_on, s3):
+    use_tenant_bucket(archive_on, "bucket-that-does-not-exist-11")
+    ok, message = config.archive_lifecycle_apply(tenant=archive_on)
+    assert not ok
+    assert message.startswith("Could not read the lifecycle rules of bucket 'bucket-that-does-not-exist-11': ")
+    assert "does not exist" in message and platform_has_no_lifecycle(s3)
