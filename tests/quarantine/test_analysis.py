@@ -221,3 +221,10 @@ def test_a_blocklist_too_large_to_hold_is_looked_up_chunk_by_chunk(book, monkeyp
     outcome = delivery_analyse(tenant=book, delivery_id="big-blocklist", channel="email", targets=[
         ("a", "a@example.com"), ("zoe", "zoe@example.com"), ("b", "b@example.com"), ("zoe", "q@example.com")])
     assert [(x[0], x[4]) for x in outcome.excluded] == [(1, "blocklisted"), (3, "blocklisted")]
+
+
+def test_a_deleted_tenant_leaves_no_exclusion_behind(book):
+    delivery_analyse(tenant=book, delivery_id="gone", channel="email", targets=[("u", "q@example.com")])
+    assert DeliveryExclusion.objects.count() == 1
+    book.delete()
+    assert not DeliveryExclusion.objects.exists() and not Delivery.objects.exists()
