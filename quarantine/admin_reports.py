@@ -44,9 +44,16 @@ class DeliveryAdmin(TenantScopedAdmin):
         return format_html('<span title="quarantined {} · on denylist {} · blocklisted {}">{}</span>',
                            obj.quarantined, obj.denylisted, obj.blocklisted, obj.excluded)
 
-    @admin.display(description="last analysed (UTC)", ordering="last_analysed_at")
+    @admin.display(description="last analysed", ordering="last_analysed_at")
     def last_analysed(self, obj):
-        return obj.last_analysed_at.strftime("%Y-%m-%d %H:%M")
+        return obj.last_analysed_at.strftime("%Y-%m-%d %H:%M UTC")
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        # the tenant column only for whoever sees more than one tenant
+        if not roles.is_csm(request.user) and len(roles.tenant_ids(request.user)) < 2:
+            shown = [f for f in shown if f != "tenant"]
+        return shown
 
     def get_urls(self):
         view = self.admin_site.admin_view
