@@ -22,3 +22,7 @@ class ArchiveConfig(AppConfig):
         register_tenant_notes(archive_tenant_notes)
         register_schedule("archive.sweep", "archive.tasks.sweep", 1)
         register_schedule("archive.daily", "archive.tasks.daily", 24 * 60)
+        from archive import demo
+        from mktops.demo import register_demo_seeder
+
+        register_demo_seeder(demo.seed)

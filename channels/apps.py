@@ -14,3 +14,7 @@ class ChannelsConfig(AppConfig):
         register_schedule("channels.sweep", "channels.tasks.sweep", 1)
         # the platform half: a health check of every Bound channel each hour (channels.health)
         register_schedule("channels.health", "channels.health_tasks.health_sweep", 5)
+        from channels import demo
+        from mktops.demo import register_demo_seeder
+
+        register_demo_seeder(demo.seed)

@@ -15,6 +15,21 @@ from django.conf import settings
 from mktops import clock
 from mktops.models import ApiKey, SentEvent
 
+# Feature apps add their own demo configuration (mktops imports no feature app): each seeder is
+# called as seeder(tenant=..., users={role: user}, out=stdout) by `manage.py seed_demo`, before
+# the events are ingested, and must be idempotent like the rest of the demo.
+_seeders: list = []
+
+
+def register_demo_seeder(seeder) -> None:
+    if seeder not in _seeders:
+        _seeders.append(seeder)
+
+
+def demo_seeders() -> list:
+    return list(_seeders)
+
+
 NAMESPACE = uuid.UUID("6f1c2b1e-8f65-4a8a-9d0c-2f7f3c1d9a10")
 FIRST = ["Asha", "Ben", "Chloe", "Diego", "Elif", "Farah", "Goran", "Hana", "Ivan", "Jun", "Kofi",
          "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara", "Umar", "Vera"]

@@ -21,7 +21,13 @@ class QuarantineConfig(AppConfig):
         post_migrate.connect(qualification.install_after_migrate, sender=self,
                              dispatch_uid="quarantine.install_shipped_rules")
         _add_routers()
-        from quarantine import admin_reports  # noqa: F401 - analysis admin, profile panel, contact filter
+        from mktops.demo import register_demo_seeder
+        from quarantine import (
+            admin_reports,  # noqa: F401 - analysis admin, profile panel, contact filter
+            demo,
+        )
+
+        register_demo_seeder(demo.seed)
 
 
 def _add_routers() -> None:

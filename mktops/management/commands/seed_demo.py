@@ -21,9 +21,12 @@ class Command(BaseCommand):
             slug="demo", defaults={"name": "Acme Demo", "db_name": "acme_demo", "app_name": "Acme Shop",
                                    "archive_enabled": True, "s3_export_enabled": True})
         self.stdout.write(f"{'Created' if created else 'Found'} tenant {tenant.slug} ({tenant.name}).")
+        users = {}
         for username, role in USERS:
-            services.user_create(username=username, password=DEMO_PASSWORD, role=role,
-                                 tenant=None if role == "csm" else tenant)
+            users[role] = services.user_create(username=username, password=DEMO_PASSWORD, role=role,
+                                               tenant=None if role == "csm" else tenant)
+        for seeder in demo.demo_seeders():
+            seeder(tenant=tenant, users=users, out=self.stdout)
         raw = demo.demo_api_key(tenant.slug)
         with transaction.atomic():
             if not ApiKey.objects.filter(key_hash=ApiKey.hash(raw)).exists():
