@@ -70,13 +70,19 @@ class DeliveryAdmin(TenantScopedAdmin):
         reason = request.GET.get("reason", "")
         if reason not in ExclusionReason.values:
             reason = ""
-        page = Paginator(reports.delivery_exclusions(delivery=delivery, reason=reason), EXCLUSIONS_PAGE)
+        page = Paginator(reports.delivery_exclusions(delivery=delivery, reason=reason),
+                         EXCLUSIONS_PAGE).get_page(request.GET.get("page"))
         after = reports.delivery_quarantined_after(delivery=delivery)
+        # each excluded target links to its contact's profile, when the contact is known
+        contacts = dict(Contact.objects.filter(tenant_id=delivery.tenant_id, uid__in=[x.uid for x in page])
+                        .values_list("uid", "pk"))
+        for exclusion in page:
+            exclusion.contact_pk = contacts.get(exclusion.uid)
         return TemplateResponse(request, "quarantine/delivery_report.html", {
             **self.admin_site.each_context(request), "opts": self.opts, "original": delivery,
             "title": f"Delivery {delivery.delivery_id}", "subtitle": delivery.tenant.name,
             "delivery": delivery, "reason": reason, "reasons": ExclusionReason.choices,
-            "page": page.get_page(request.GET.get("page")), "quarantined_after": after,
+            "page": page, "quarantined_after": after,
         })
 
     def bounces_view(self, request):

@@ -14,6 +14,9 @@ from quarantine.models import Channel, QuarantineEntry, Status
 def quarantine_profile_panel(request, contact) -> str:
     addresses = reports.contact_addresses(contact)
     opted_out = blocklist.contact_blocklist(contact)
+    for address in addresses:
+        # the opt-out covers every address of the contact on its channel
+        address.opted_out = address.channel in opted_out
     return render_to_string("quarantine/profile_panel.html", {
         "contact": contact,
         "addresses": addresses,

@@ -200,6 +200,7 @@ class AddressState:
     address: str  # normalised, "" when it cannot be read
     entry: QuarantineEntry | None
     problem: str = ""
+    opted_out: bool = False
 
     @property
     def status(self) -> str:

@@ -76,3 +76,13 @@ def test_operator_b_filtering_sees_only_tenant_b(as_operator_b, tenant_a):
     contact(tenant_a, "q-person", email="q@example.com")
     entry(tenant_a, "q@example.com")
     assert ">q-person<" not in as_operator_b.get(CONTACTS, {"email_quarantine": "quarantined"}).content.decode()
+
+
+def test_an_opt_out_marks_each_address_of_its_channel(as_support_a, ann):
+    from quarantine.blocklist import blocklist_add
+
+    blocklist_add(contact=ann, channel="push")
+    html = profile(as_support_a, ann).content.decode()
+    rows = html[html.index('id="quarantine-addresses"'):html.index('id="quarantine-blocklist"')].split("<tr")
+    marked = [row for row in rows if "not targeted: opted out" in row]
+    assert len(marked) == 1 and "Push" in marked[0]

@@ -117,3 +117,12 @@ def test_the_bounce_report_of_one_delivery(as_operator_a, as_operator_b, deliver
     assert "delivery spring-sale" in html
     assert as_operator_b.get(BOUNCES, {"delivery": delivery.pk}).status_code == 404
     assert as_operator_a.get(BOUNCES, {"delivery": "x"}).status_code == 404
+
+
+def test_an_excluded_target_links_to_its_contact(as_operator_a, delivery, tenant_a):
+    from tests.quarantine.analysis_helpers import contact
+
+    person = contact(tenant_a, "u1", email="old@example.com")
+    html = page(as_operator_a, delivery).content.decode()
+    assert f'<a href="{reverse("admin:mktops_contact_change", args=[person.pk])}">u1</a>' in html
+    assert "<td>u2</td>" in html  # no contact known by this uid: no link
