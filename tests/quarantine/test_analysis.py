@@ -228,3 +228,31 @@ def test_a_deleted_tenant_leaves_no_exclusion_behind(book):
     assert DeliveryExclusion.objects.count() == 1
     book.delete()
     assert not DeliveryExclusion.objects.exists() and not Delivery.objects.exists()
+
+
+def test_two_analyses_of_one_new_delivery_at_once_both_count(transactional_db, tenant_a):
+    import threading
+
+    from django.db import connection
+
+    entry(tenant_a, "q@example.com")
+    start, errors = threading.Barrier(2), []
+
+    def analyse(uid):
+        try:
+            start.wait()
+            delivery_analyse(tenant=tenant_a, delivery_id="race", channel="email", targets=[(uid, "q@example.com")])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=analyse, args=(uid,)) for uid in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    delivery = Delivery.objects.get(delivery_id="race")
+    assert (delivery.analyses, delivery.targets, delivery.quarantined) == (2, 2, 2)
+    assert sorted(DeliveryExclusion.objects.values_list("uid", flat=True)) == ["a", "b"]
