@@ -65,3 +65,15 @@ def test_health_counts_the_last_24_hours(endpoint, ingest, http_receiver, clock)
     assert sum(failed for _, _, failed in h.by_hour) == 1 and h.by_hour[-1][1:] == (1, 1)
     mk_clock.advance(timedelta(hours=25))
     assert health.endpoint_health(endpoint=endpoint).attempts == 0
+
+
+def test_the_sweep_finds_a_missed_batch_behind_many_newer_events(endpoint, ingest, monkeypatch, http_receiver):
+    from webhooks.services import delivery
+
+    ingest(*[typed_event(i) for i in range(1, 8)])
+    oldest = sorted(Event.objects.values_list("pk", flat=True))[:2]
+    Message.objects.filter(event_id__in=oldest).delete()  # as if the receiver had failed for those
+    monkeypatch.setattr(delivery, "BACKFILL_SCAN", 2)  # pages of two: the missed ones are pages back
+    assert tasks.sweep()["endpoints"] == 1
+    assert sorted(m.event_id for m in messages_of(endpoint)) == sorted(Event.objects.values_list("pk", flat=True))
+    assert run(endpoint) == 7

@@ -50,7 +50,9 @@ BATCH = 500
 FLUSH_SECONDS = 0.5
 # how often a batch's lease is looked at (it is extended when less than two timeouts are left)
 LEASE_CHECK_SECONDS = 10
+# the sweep looks back through a tenant's events this many at a time, at most this many times
 BACKFILL_SCAN = 5000
+BACKFILL_PAGES = 20
 
 
 # --- the body and its signature -------------------------------------------
@@ -142,13 +144,32 @@ def messages_backfill(*, since: timedelta = timedelta(hours=1)) -> list[int]:
     start = clock.now() - since
     touched = set()
     for tenant in Tenant.objects.filter(webhook_endpoints__status=EndpointStatus.ACTIVE).distinct():
-        # the tenant's newest events through the (tenant, -id) index, bounded: a sweep a minute
-        # never scans a tenant's whole history
-        recent = Event.objects.filter(tenant=tenant).order_by("-id") \
-            .values_list("pk", "received_at", "event_code")[:BACKFILL_SCAN]
-        ids = [pk for pk, received_at, code in recent if received_at >= start and code in EVENT_TYPES]
-        touched.update(messages_record(tenant=tenant, event_ids=list(ids)))
+        touched.update(_backfill_tenant(tenant=tenant, start=start))
     return sorted(touched)
+
+
+def _backfill_tenant(*, tenant: Tenant, start) -> set[int]:
+    """Page back through the tenant's events since `start`, newest first through the (tenant, -id)
+    index, a page at a time and at most BACKFILL_PAGES: the events of a type without any row yet
+    get theirs. A busy tenant's missed batch is found however many events came after it."""
+    endpoint_ids = list(Endpoint.objects.filter(tenant=tenant).values_list("pk", flat=True))
+    touched: set[int] = set()
+    before = None
+    for _ in range(BACKFILL_PAGES):
+        page = Event.objects.filter(tenant=tenant) if before is None else Event.objects.filter(tenant=tenant,
+                                                                                              pk__lt=before)
+        page = list(page.order_by("-id").values_list("pk", "received_at", "event_code")[:BACKFILL_SCAN])
+        ids = [pk for pk, received_at, code in page if received_at >= start and code in EVENT_TYPES]
+        # through the (endpoint, event_id) index
+        recorded = set(Message.objects.filter(endpoint_id__in=endpoint_ids, event_id__in=ids)
+                       .values_list("event_id", flat=True))
+        missed = [pk for pk in ids if pk not in recorded]
+        if missed:
+            touched.update(messages_record(tenant=tenant, event_ids=missed))
+        if len(page) < BACKFILL_SCAN or page[-1][1] < start:
+            return touched
+        before = page[-1][0]
+    return touched
 
 
 # --- one attempt -----------------------------------------------------------------
@@ -219,10 +240,13 @@ def messages_claim_next(*, endpoint_id: int, limit: int = BATCH) -> list[Message
     None when the endpoint is not active, or while another worker is sending some of its messages:
     one sender per endpoint at a time is what keeps its deliveries in event order. The endpoint's
     row lock makes two workers' claims take turns (SQLite's IMMEDIATE transactions do the same).
+    It is FOR NO KEY UPDATE: a plain FOR UPDATE would also wait for, and deadlock with, the
+    receiver's INSERT of new rows, whose foreign key check holds FOR KEY SHARE on the endpoint.
     """
     now = clock.now()
     with transaction.atomic():
-        active = Endpoint.objects.select_for_update().filter(pk=endpoint_id, status=EndpointStatus.ACTIVE)
+        active = Endpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id,
+                                                                        status=EndpointStatus.ACTIVE)
         if not list(active.values_list("pk", flat=True)) or _being_sent(endpoint_id=endpoint_id, now=now):
             return None
         return claim_many(Message, _due_ids(endpoint_id=endpoint_id, now=now, limit=limit), now=now)
