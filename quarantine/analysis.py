@@ -256,7 +256,7 @@ def _count(*, delivery: Delivery, outcome: AnalysisOutcome) -> Delivery:
 # far faster; on SQLite the chunked lookups were within 1.5 times and need no write lock.
 _JOIN_SQL = """
 WITH ex AS (
-    SELECT t.i, t.uid, t.given, t.address,
+    SELECT t.i, t.uid, COALESCE(NULLIF(t.given, ''), t.address) AS given, t.address,
            CASE WHEN b.uid IS NOT NULL THEN 'blocklisted' ELSE e.status END AS reason
     FROM analysis_targets t
     LEFT JOIN {blocklist} b ON b.tenant_id = %(tenant)s AND b.channel = %(channel)s AND b.uid = t.uid
@@ -330,14 +330,16 @@ def _write_log(delivery_pk: int, tenant_pk: int, excluded: list[tuple], now) -> 
 
 
 def _copy_rows(rows: list[tuple]) -> str:
-    """(index, uid, given, address) rows as COPY text; escaped only when a value needs it."""
-    text = "".join([f"{i}\t{uid}\t{given}\t{address}\n" for i, uid, given, address in rows])
+    """(index, uid, given, address) rows as COPY text; escaped only when a value needs it. The
+    given address is sent empty when it is the normalised one (most are): a fifth less to copy."""
+    text = "".join([f"{i}\t{uid}\t{'' if given == address else given}\t{address}\n"
+                    for i, uid, given, address in rows])
     # the common case, nothing to escape, is checked in C over the whole chunk
     if text.count("\t") == 3 * len(rows) and text.count("\n") == len(rows) and "\\" not in text \
             and "\r" not in text:
         return text
-    return "".join([f"{i}\t{_copy_value(uid)}\t{_copy_value(given)}\t{_copy_value(address)}\n"
-                    for i, uid, given, address in rows])
+    return "".join([f"{i}\t{_copy_value(uid)}\t{'' if given == address else _copy_value(given)}\t"
+                    f"{_copy_value(address)}\n" for i, uid, given, address in rows])
 
 
 def _copy_value(value: str) -> str:
