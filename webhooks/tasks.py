@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from time import sleep
 
@@ -16,16 +17,22 @@ log = logging.getLogger(__name__)
 
 # a retry due within this many seconds (the first one, 5 s) is waited for in the task
 WAIT_IN_TASK_SECONDS = 10
+# a task sends one endpoint's messages for about this long, then queues itself again behind the
+# other endpoints' tasks: a slow endpoint (up to 15 s an answer) takes turns, it does not keep a worker
+SLICE_SECONDS = 30
 
 
-def deliver_endpoint(endpoint_id: int, wait_seconds: int = WAIT_IN_TASK_SECONDS, batch: int | None = None) -> int:
+def deliver_endpoint(endpoint_id: int, wait_seconds: int = WAIT_IN_TASK_SECONDS, batch: int | None = None,
+                     slice_seconds: float = SLICE_SECONDS) -> int:
     """Send this endpoint's due messages in event order, a batch at a time over one keep-alive
     connection. Returns deliveries made.
 
     One task per endpoint: a slow endpoint holds up only its own queue. While another worker is
     sending this endpoint's messages the task ends at once (that worker carries on with the rest).
-    A retry due within `wait_seconds` is waited for here; later ones go back to the sweeper.
+    A retry due within `wait_seconds` is waited for here; later ones go back to the sweeper. After
+    `slice_seconds` the rest is handed back and the task enqueued again, behind the others.
     """
+    until = time.monotonic() + slice_seconds
     delivered = 0
     sender: http.Sender | None = None
     try:
@@ -44,7 +51,10 @@ def deliver_endpoint(endpoint_id: int, wait_seconds: int = WAIT_IN_TASK_SECONDS,
                 if sender is not None:
                     sender.close()
                 sender = http.Sender(endpoint.url)
-            delivered += delivery.messages_send(endpoint=endpoint, messages=rows, sender=sender)
+            delivered += delivery.messages_send(endpoint=endpoint, messages=rows, sender=sender, until=until)
+            if time.monotonic() >= until:
+                enqueue(delivery.TASK, endpoint_id, wait_seconds, batch, slice_seconds)
+                return delivered
     finally:
         if sender is not None:
             sender.close()

@@ -77,3 +77,19 @@ def test_the_sweep_finds_a_missed_batch_behind_many_newer_events(endpoint, inges
     assert tasks.sweep()["endpoints"] == 1
     assert sorted(m.event_id for m in messages_of(endpoint)) == sorted(Event.objects.values_list("pk", flat=True))
     assert run(endpoint) == 7
+
+
+def test_a_slow_endpoint_takes_turns_its_task_queues_itself_again_after_its_slice(endpoint, ingest, http_receiver):
+    broker = get_broker()
+    ingest(*[typed_event(i) for i in range(1, 11)])
+    broker.purge_queue()
+    http_receiver.delay = 0.3  # each answer takes a while
+    delivered = tasks.deliver_endpoint(endpoint.pk, 0, None, 0.5)
+    assert 1 <= delivered < 10
+    rest = [m for m in messages_of(endpoint) if m.status != "done"]
+    assert rest and all(m.status == "pending" and m.attempts == 0 and not m.lease_owner for m in rest)
+    [task] = _dequeued(broker, "webhooks.tasks.deliver_endpoint")
+    assert task["args"] == (endpoint.pk, 0, None, 0.5)  # behind the other tasks in the queue
+    http_receiver.delay = 0
+    assert run(endpoint) == 10 - delivered
+    assert [r.json()["data"]["event_uuid"] for r in http_receiver.requests] == [f"uuid-{i}" for i in range(1, 11)]

@@ -266,13 +266,15 @@ def _due_ids(*, endpoint_id: int, now, limit: int) -> list[int]:
     return sorted(ids)[:limit]
 
 
-def messages_send(*, endpoint: Endpoint, messages: list[Message], sender: http.Sender) -> int:
+def messages_send(*, endpoint: Endpoint, messages: list[Message], sender: http.Sender,
+                  until: float | None = None) -> int:
     """Send claimed messages one after the other over the sender's connection; returns deliveries.
 
     Attempts and outcomes are written in bulk, one transaction per flush: every `FLUSH_SECONDS`
     or at the batch's end for successes, at once after a failure (it may disable the endpoint).
     After each flush the endpoint is read again: paused, disabled, deleted or given a new URL,
-    the rest of the batch is handed back unattempted.
+    the rest of the batch is handed back unattempted; so is it once `until` (a time.monotonic()
+    value) has passed, so that a slow endpoint gives its worker back to the other endpoints.
     """
     delivered, sent, flushed_at = 0, [], time.monotonic()
     lease_checked_at = flushed_at
@@ -291,6 +293,9 @@ def messages_send(*, endpoint: Endpoint, messages: list[Message], sender: http.S
             fresh = Endpoint.objects.filter(pk=endpoint.pk).first()
             if fresh is None or fresh.status != EndpointStatus.ACTIVE or fresh.url != endpoint.url:
                 _release(messages[i + 1:], due=fresh is not None and fresh.status == EndpointStatus.ACTIVE)
+                break
+            if until is not None and time.monotonic() >= until:
+                _release(messages[i + 1:], due=True)
                 break
             endpoint = fresh
     return delivered
