@@ -9,7 +9,6 @@ from tests.archive.conftest import settings_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOT = "/work/notes/shots/archive-sftp-host-refused.png"
 
 
 def test_operator_is_told_the_sftp_host_is_not_public(archive_on, operator_a, page_for, settings):
@@ -29,5 +28,4 @@ def test_operator_is_told_the_sftp_host_is_not_public(archive_on, operator_a, pa
     assert error.inner_text().strip() == config.ERR_SFTP_HOST_PRIVATE
     assert "127.0.0.1" not in page.content()
     error.scroll_into_view_if_needed()
-    page.screenshot(path=SHOT, full_page=False)
     assert ArchiveSettings.objects.get(pk=cfg.pk).destination == Destination.PLATFORM

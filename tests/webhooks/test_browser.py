@@ -9,7 +9,6 @@ from webhooks.models import Endpoint
 
 pytestmark = pytest.mark.browser
 
-SHOTS = "/work/notes/shots"
 
 
 def test_operator_creates_reveals_and_sends_a_test(zones_on, operator_a, page_for, live_server, http_receiver):
@@ -31,13 +30,11 @@ def test_operator_creates_reveals_and_sends_a_test(zones_on, operator_a, page_fo
 
     page.goto(f"/admin/webhooks/endpoint/{endpoint.pk}/change/")
     assert "alice-operator-a" in page.locator("#reveals").inner_text()
-    page.screenshot(path=f"{SHOTS}/H9-webhook-endpoint.png", full_page=True)
     page.click("#send-test")
     page.select_option("#test-event-type", "receipt.receipt_validated")
     page.click("#send-test-now")
     page.wait_for_selector("#test-result")
     assert page.locator("#test-status").inner_text() == "200"
     assert "webhook-signature: v1," in page.locator("#test-headers").inner_text()
-    page.screenshot(path=f"{SHOTS}/H9-webhook-test-send.png", full_page=True)
     [request] = http_receiver.wait_for(1)
     assert verified(request, endpoint.secret)["type"] == "receipt.receipt_validated"
