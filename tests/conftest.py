@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.dns",
     "tests.fixtures.platforms",
+    "tests.fixtures.s3_errors",
 ]
 
 PASSWORD = "persona-password-123"
