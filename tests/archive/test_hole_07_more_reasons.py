@@ -1,0 +1,100 @@
+"""Issue 14 item 7, the reasons test_hole_07_reasons.py did not provoke.
+
+`wrong_region`, `kms_denied` and `other` come from a scripted S3 far end (tests/fixtures/s3_errors.py):
+moto accepts requests from any region and checks no KMS key, so no S3 here answers them. boto3 and
+our code run for real against it: a real archive write and a real Test connection."""
+
+import pytest
+
+from archive.models import ArchiveSettings, Outcome
+from archive.services import config, delivery
+from archive.services.destinations import REASONS
+from tests.archive.conftest import email_sent_event, message_for
+from tests.archive.test_destinations import use_tenant_bucket
+from tests.fixtures.s3_errors import (
+    FAR_SIDE_MARK,
+    KMS_ACCESS_DENIED,
+    KMS_DISABLED,
+    OPERATION_ABORTED,
+    permanent_redirect,
+)
+
+pytestmark = pytest.mark.django_db
+
+BUCKET = "acme-archive"
+KMS_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.fixture
+def scripted_bucket(archive_on, s3, s3_errors, settings):
+    """The tenant's own bucket, reached at the scripted S3 endpoint (the platform's credentials and
+    store as the `s3` fixture sets them, only the endpoint of tenant buckets moved)."""
+    settings.AWS_S3_ENDPOINT_URL = s3_errors.url
+    return use_tenant_bucket(archive_on, BUCKET, s3_kms_key_arn=KMS_ARN)
+
+
+def write_one(ingest):
+    ingest(email_sent_event(1))
+    row = message_for("uuid-1")
+    delivery.archived_messages_deliver(pks=[row.pk])
+    row.refresh_from_db()
+    return row
+
+
+def assert_write_failed(row, reason, words):
+    assert row.outcome != Outcome.STORED and row.failure_reason == reason
+    assert row.last_error.startswith(REASONS[reason] + ": ")
+    assert words in row.last_error
+    assert FAR_SIDE_MARK not in row.last_error
+
+
+def assert_test_failed(cfg, reason, words):
+    result = config.archive_connection_test(cfg=cfg)
+    assert not result.ok and result.reason == reason
+    assert result.message.startswith(REASONS[reason] + ": ") and words in result.message
+    assert FAR_SIDE_MARK not in result.message
+    cfg.refresh_from_db()
+    assert cfg.last_test_ok is False and FAR_SIDE_MARK not in cfg.last_test_message
+
+
+@pytest.mark.parametrize("step", ["write", "test"])
+def test_a_bucket_in_another_region(step, scripted_bucket, s3_errors, ingest):
+    s3_errors.answer(permanent_redirect(BUCKET, region="eu-west-1"))
+    words = f"The bucket '{BUCKET}' is in another region than the one configured (us-east-1)"
+    if step == "write":
+        assert_write_failed(write_one(ingest), "wrong_region", words)
+    else:
+        assert_test_failed(scripted_bucket, "wrong_region", words)
+    assert s3_errors.requests and all(method == "PUT" for method, _ in s3_errors.requests)
+    assert "amazonaws.com" not in (message_for("uuid-1").last_error if step == "write"
+                                   else ArchiveSettings.objects.get(pk=scripted_bucket.pk).last_test_message)
+
+
+@pytest.mark.parametrize("answer", [KMS_DISABLED, KMS_ACCESS_DENIED], ids=["disabled-key", "key-policy"])
+@pytest.mark.parametrize("step", ["write", "test"])
+def test_the_kms_key_refuses(step, answer, scripted_bucket, s3_errors, ingest):
+    s3_errors.answer(answer)
+    words = f"The KMS key refused the operation on bucket '{BUCKET}'. Allow the platform's principal in the key policy."
+    if step == "write":
+        row = write_one(ingest)
+        assert_write_failed(row, "kms_denied", words)
+        assert REASONS["access_denied"] not in row.last_error  # a 403 naming KMS is the key, not the bucket
+    else:
+        assert_test_failed(scripted_bucket, "kms_denied", words)
+    assert "111122223333:user" not in (message_for("uuid-1").last_error if step == "write"
+                                       else ArchiveSettings.objects.get(pk=scripted_bucket.pk).last_test_message)
+
+
+@pytest.mark.parametrize("step", ["write", "test"])
+def test_an_s3_error_we_do_not_name_is_other_in_our_words(step, scripted_bucket, s3_errors, ingest):
+    s3_errors.answer(OPERATION_ABORTED)
+    words = (f"S3 failed on bucket '{BUCKET}' (S3's code: OperationAborted): check the bucket's settings, "
+             "or ask platform support.")
+    if step == "write":
+        row = write_one(ingest)
+        assert_write_failed(row, "other", words)
+    else:
+        assert_test_failed(scripted_bucket, "other", words)
+    shown = (message_for("uuid-1").last_error if step == "write"
+             else ArchiveSettings.objects.get(pk=scripted_bucket.pk).last_test_message)
+    assert "conflicting conditional operation" not in shown
