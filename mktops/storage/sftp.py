@@ -67,7 +67,7 @@ class SftpError(OutsideError):
     UNREACHABLE = "unreachable"
     PERMISSION_DENIED = "permission_denied"
     NO_SUCH_FOLDER = "no_such_folder"
-    NO_SUCH_FILE = "no_such_file"  # read_file of a file that is not there
+    NO_SUCH_FILE = "no_such_file"  # read_file of a file that is not there (a write names the folder instead)
     OTHER = "other"
 
 
@@ -368,7 +368,7 @@ class Session:
                 with contextlib.suppress(OSError):
                     self.sftp.stat(path)
                     continue
-                raise self._explain(exc, "create the folder", path) from exc
+                raise self._write_error(exc, "create the folder", path) from exc
         self._known_dirs.add(directory)
 
     def put_file(self, relative_path: str, data: bytes) -> None:
@@ -385,13 +385,25 @@ class Session:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 self.sftp.remove(temp)
-            raise self._explain(exc, "write", temp) from exc
+            raise self._write_error(exc, "write", temp) from exc
         try:
             self._replace(temp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 self.sftp.remove(temp)
-            raise self._explain(exc, "rename the written file to", path) from exc
+            raise self._write_error(exc, "rename the written file to", path) from exc
+
+    def _write_error(self, exc: OSError, what: str, path: str) -> SftpError:
+        """A write that finds no such file found no folder: it was checked or made a moment ago (or
+        earlier in the batch), so it was removed on the server meanwhile. Forgotten, so the next
+        file checks and makes it again."""
+        if exc.errno != errno.ENOENT:
+            return self._explain(exc, what, path)
+        directory = posixpath.dirname(path)
+        self._known_dirs.clear()
+        return SftpError(SftpError.NO_SUCH_FOLDER,
+                         f"The folder {directory!r} on {self.target.address} disappeared while a file was "
+                         "written into it (removed on the server meanwhile): the next attempt makes it again.")
 
     def _replace(self, temp: str, path: str) -> None:
         try:

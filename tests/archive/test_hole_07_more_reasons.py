@@ -2,15 +2,21 @@
 
 `wrong_region`, `kms_denied` and `other` come from a scripted S3 far end (tests/fixtures/s3_errors.py):
 moto accepts requests from any region and checks no KMS key, so no S3 here answers them. boto3 and
-our code run for real against it: a real archive write and a real Test connection."""
+our code run for real against it: a real archive write and a real Test connection.
+
+`no_such_file` and `object_locked` are no longer archive reasons (archive/services/destinations.py says
+why); the one write that gave "File missing", a folder removed on the SFTP server during a batch, is
+provoked against sshd below and now names the folder."""
+
+import shutil
 
 import pytest
 
 from archive.models import ArchiveSettings, Outcome
-from archive.services import config, delivery
+from archive.services import config, delivery, destinations
 from archive.services.destinations import REASONS
 from tests.archive.conftest import email_sent_event, message_for
-from tests.archive.test_destinations import use_tenant_bucket
+from tests.archive.test_destinations import use_sftp, use_tenant_bucket
 from tests.fixtures.s3_errors import (
     FAR_SIDE_MARK,
     KMS_ACCESS_DENIED,
@@ -98,3 +104,19 @@ def test_an_s3_error_we_do_not_name_is_other_in_our_words(step, scripted_bucket,
     shown = (message_for("uuid-1").last_error if step == "write"
              else ArchiveSettings.objects.get(pk=scripted_bucket.pk).last_test_message)
     assert "conflicting conditional operation" not in shown
+
+
+def test_a_folder_removed_on_the_sftp_server_during_a_batch_is_a_missing_folder(archive_on, sftp_server):
+    """The SFTP session of a batch remembers the folders it made; one removed on the server meanwhile
+    is named as the folder that went missing (not "File missing"), and the next file makes it again."""
+    cfg = use_sftp(archive_on, sftp_server)
+    with destinations.store_batch():
+        store = destinations.target_for(cfg)
+        destinations.destination_write(target=store, key="day/1.eml", data=b"one", content_type="", sha256="")
+        shutil.rmtree(sftp_server.local_path("day"))
+        with pytest.raises(destinations.DeliveryError) as failed:
+            destinations.destination_write(target=store, key="day/2.eml", data=b"two", content_type="", sha256="")
+        destinations.destination_write(target=store, key="day/3.eml", data=b"three", content_type="", sha256="")
+    assert failed.value.reason == "no_such_folder" and failed.value.words == REASONS["no_such_folder"]
+    assert "disappeared" in failed.value.message and "day" in failed.value.message
+    assert sftp_server.files() == ["day/3.eml"]
