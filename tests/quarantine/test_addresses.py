@@ -1,7 +1,17 @@
+import random
+
 import pytest
 from django.core.exceptions import ValidationError
 
-from quarantine.addresses import BAD_EMAIL, BAD_PHONE, EMPTY_ADDRESS, email_domain, normalise
+from quarantine.addresses import (
+    BAD_EMAIL,
+    BAD_PHONE,
+    EMPTY_ADDRESS,
+    MAX_ADDRESS,
+    already_normal,
+    email_domain,
+    normalise,
+)
 
 
 @pytest.mark.parametrize("given", ["Ann@Example.com", " ann@example.com ", "ANN@EXAMPLE.COM", "aNn@eXample.Com\t"])
@@ -47,3 +57,52 @@ def test_bad_addresses_are_refused(channel, given, rule):
 def test_email_domain():
     assert email_domain("Ann@Mail.Example.COM") == "mail.example.com"
     assert email_domain("no-domain") == ""
+
+
+# already_normal is the analysis's shortcut: true only where normalise() keeps the address as is
+SHORTCUT_CASES = [
+    "ann@example.com", "a.b+c_d%e-f@mail.example.co.uk", "x@y.z", "1@2.3", "a@b-c.d", "ann@-x.com",
+    "Ann@example.com", " ann@example.com", "ann@example.com ", "ann@example.com\n", "ann@localhost",
+    "@example.com", "ann@", "ann@.com", "ann@example.", "ann@example..com", "a@b@c.com", "ann @x.com",
+    "änn@example.com", "ann@exämple.com", "ann@example.com\x00", "", " ", "\t", "AbC:123-xyz", " tok ",
+    "tok\n", "tok\x00", "İ@example.com", "ﬃ@example.com", "ann@example.com" + "m" * 500,
+    "a" * 500 + "@example.com",
+]
+
+
+@pytest.mark.parametrize("channel", ["email", "push"])
+@pytest.mark.parametrize("given", SHORTCUT_CASES)
+def test_already_normal_only_where_normalise_keeps_the_address(channel, given):
+    try:
+        kept = normalise(channel, given) == given
+    except ValidationError:
+        kept = False
+    taken = already_normal(channel)(given) and len(given) <= MAX_ADDRESS and "\x00" not in given
+    assert kept or not taken, given
+
+
+def test_already_normal_agrees_with_normalise_on_random_addresses():
+    rng = random.Random(16)
+    alphabet = "ab@.-_+%Z9 \t\nä\u0130\ufb03" + "abc" * 5
+    taken = 0
+    for _ in range(20_000):
+        def part(most):
+            return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, most)))
+        # mostly shaped like an email (name @ domain . tld), with any of the characters anywhere
+        given = f"{part(4)}@{part(4)}.{part(3)}" if rng.random() < 0.8 else part(12)
+        for channel in ("email", "push"):
+            try:
+                kept = normalise(channel, given) == given
+            except ValidationError:
+                kept = False
+            shortcut = already_normal(channel)(given)
+            assert kept or not shortcut, (channel, given)
+            taken += bool(shortcut) and channel == "email"
+    assert taken > 100  # the sample reaches the shortcut, not only the slow path
+
+
+def test_the_shortcut_takes_the_common_addresses_and_leaves_phone_numbers_to_phonenumbers():
+    assert already_normal("email")("ann@example.com")
+    assert already_normal("push")("AbC:123-xyz")
+    assert not already_normal("email")("Ann@example.com")
+    assert already_normal("sms") is None
