@@ -8,6 +8,7 @@ our code run for real against it: a real archive write and a real Test connectio
 why); the one write that gave "File missing", a folder removed on the SFTP server during a batch, is
 provoked against sshd below and now names the folder."""
 
+import hashlib
 import shutil
 
 import pytest
@@ -120,3 +121,20 @@ def test_a_folder_removed_on_the_sftp_server_during_a_batch_is_a_missing_folder(
     assert failed.value.reason == "no_such_folder" and failed.value.words == REASONS["no_such_folder"]
     assert "disappeared" in failed.value.message and "day" in failed.value.message
     assert sftp_server.files() == ["day/3.eml"]
+
+
+def test_writing_over_a_locked_file_stores_a_new_version_not_file_is_locked(archive_on, s3):
+    """Why `object_locked` is no archive reason: in an Object Lock bucket (always versioned) a PUT over
+    a locked key stores a new version beside the locked one, which stays, and the probe's delete
+    leaves a delete marker; only deleting a version is refused, and the archive never does."""
+    bucket = s3.create_bucket(object_lock=True)
+    cfg = use_tenant_bucket(archive_on, bucket, object_lock_mode="COMPLIANCE", object_lock_days=30)
+    store = destinations.target_for(cfg)
+    for data in (b"first", b"second"):
+        destinations.destination_write(target=store, key="k.eml", data=data, content_type="message/rfc822",
+                                       sha256=hashlib.sha256(data).hexdigest())
+    versions = s3.boto3().list_object_versions(Bucket=bucket, Prefix="archive/k.eml")["Versions"]
+    assert len(versions) == 2
+    assert all(v["Key"] == "archive/k.eml" for v in versions)
+    assert destinations.destination_read(target=store, key="k.eml") == b"second"
+    assert config.archive_connection_test(cfg=cfg).ok
