@@ -74,12 +74,12 @@ _NORMAL_EMAIL = re.compile(r"[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+\Z").m
 
 
 def _normal_push(address: str) -> bool:
-    return address != "" and address.strip() == address
+    return address != "" and address.strip() == address and "\x00" not in address
 
 
 def already_normal(channel: str):
     """A predicate true only for addresses (str, at most 512 characters) that normalise(channel, …)
-    would return unchanged; None for a channel without a shortcut (sms)."""
+    would return unchanged and that hold no NUL; None for a channel without a shortcut (sms)."""
     return {"email": _NORMAL_EMAIL, "push": _normal_push}.get(channel)
 
 

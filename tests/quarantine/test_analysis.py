@@ -98,6 +98,15 @@ def test_sms_and_push_targets_are_matched_normalised(api, tenant_a):
     assert [x["uid"] for x in push["excluded"]] == ["a"]
 
 
+def test_a_push_token_with_nul_is_rejected_though_the_shortcut_would_keep_it(api, tenant_a):
+    entry(tenant_a, "tok-1", channel="push")
+    body = api(URL.format("dlv-push-nul"), {"channel": "push", "targets": [
+        {"uid": "a", "address": "tok\x00-1"}, {"uid": "b", "address": " tok-1 "},
+        {"uid": "c", "address": "tok-1"}]}).json()
+    assert body["rejected"] == [{"index": 0, "field": "address", "rule": analysis.RULE_NUL}]
+    assert [(x["uid"], x["address"]) for x in body["excluded"]] == [("b", " tok-1 "), ("c", "tok-1")]
+
+
 def test_an_email_entry_does_not_exclude_on_another_channel_or_tenant(api, tenant_a, tenant_b):
     entry(tenant_b, "q@example.com")
     entry(tenant_a, "+4915112345678", channel="sms")
