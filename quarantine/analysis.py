@@ -5,7 +5,8 @@ everything, an allowlisted address too), else when its address is Quarantined or
 Allowlisted and valid addresses, and addresses quarantine has never heard of, are to be sent.
 
 Fast and flat: the targets are read as an iterable, CHUNK at a time, and each chunk is normalised
-in Python (quarantine.addresses.normalise). Only the answer grows with the targets: the excluded
+in Python (quarantine.addresses.normalise, skipped for the addresses already_normal finds in normal
+form already, most of them). Only the answer grows with the targets: the excluded
 ones and the rejected ones. Then, as measured fastest on each database (bench/analysis.py):
 
 - PostgreSQL: the chunks are COPYed into a temporary table, and one statement joins it to the
