@@ -8,6 +8,7 @@ from quarantine.addresses import (
     BAD_PHONE,
     EMPTY_ADDRESS,
     MAX_ADDRESS,
+    all_already_normal,
     already_normal,
     email_domain,
     normalise,
@@ -107,3 +108,17 @@ def test_the_shortcut_takes_the_common_addresses_and_leaves_phone_numbers_to_pho
     assert already_normal("push")("AbC:123-xyz")
     assert not already_normal("email")("Ann@example.com")
     assert already_normal("sms") is None
+
+
+@pytest.mark.parametrize("channel", ["email", "push"])
+def test_a_list_is_normal_only_when_each_of_its_addresses_is(channel):
+    rng = random.Random(16)
+    one = already_normal(channel)
+    whole = all_already_normal(channel)
+    for _ in range(3_000):
+        addresses = [f"n{k}@example.com" for k in range(rng.randint(1, 6))]
+        if rng.random() < 0.7:
+            addresses[rng.randrange(len(addresses))] = rng.choice(SHORTCUT_CASES + [7, None, "a@b.co\nc@d.com"])
+        each = all(type(a) is str and len(a) <= MAX_ADDRESS and one(a) for a in addresses)
+        assert whole(addresses) == bool(each), addresses
+    assert not whole([]) and all_already_normal("sms") is None

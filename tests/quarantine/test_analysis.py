@@ -16,6 +16,19 @@ from tests.quarantine.analysis_helpers import contact, entry
 URL = "/deliveries/{}/analysis"
 
 
+@pytest.fixture(autouse=True, params=["join", "memory"])
+def postgres_path(request, monkeypatch):
+    """Every test of this file through both of PostgreSQL's ways (quarantine.analysis): the join in
+    the database (what a small analysis takes), and the lists in memory (a large one), taken here
+    from the first target on. SQLite has one way, run twice."""
+    if request.param == "memory":
+        monkeypatch.setattr(analysis, "MEMORY_FROM_TARGETS", 1)
+        monkeypatch.setattr(analysis, "ENTRIES_PER_TARGET", 10**9)
+    else:
+        monkeypatch.setattr(analysis, "MEMORY_FROM_TARGETS", MAX_TARGETS + 1)
+    return request.param
+
+
 @pytest.fixture
 def book(tenant_a):
     """Tenant A's quarantine: one address of each status, and Zoe who opted out of email."""
@@ -265,3 +278,68 @@ def test_two_analyses_of_one_new_delivery_at_once_both_count(transactional_db, t
     delivery = Delivery.objects.get(delivery_id="race")
     assert (delivery.analyses, delivery.targets, delivery.quarantined) == (2, 2, 2)
     assert sorted(DeliveryExclusion.objects.values_list("uid", flat=True)) == ["a", "b"]
+
+
+def test_lists_too_large_to_hold_are_joined_in_the_database(book, monkeypatch):
+    monkeypatch.setattr(analysis, "MEMORY_FROM_TARGETS", 1)
+    monkeypatch.setattr(analysis, "ENTRIES_PER_TARGET", 10**9)
+    monkeypatch.setattr(analysis, "ENTRIES_IN_MEMORY", 1)  # the book holds two excluding entries
+    outcome = delivery_analyse(tenant=book, delivery_id="big-book", channel="email", targets=[
+        ("a", "Q@example.com"), ("zoe", "new@example.com"), ("b", "d@example.com"), ("c", "valid@example.com")])
+    assert [(x[0], x[4]) for x in outcome.excluded] == [(0, "quarantined"), (1, "blocklisted"), (2, "denylisted")]
+    assert sorted(DeliveryExclusion.objects.values_list("uid", "address", "reason")) == [
+        ("a", "q@example.com", "quarantined"), ("b", "d@example.com", "denylisted"),
+        ("zoe", "new@example.com", "blocklisted")]
+
+
+def test_a_chunk_of_common_targets_is_taken_whole_as_item_by_item():
+    """_common_columns takes a chunk whole only where _prepare_each would take every item as it
+    is; any other chunk goes item by item. Random chunks, mostly common, some with one odd item."""
+    import random
+
+    rng = random.Random(16)
+    odd = [None, 7, "", " ", "u\x00", "x" * 256, " padded ", "a\tb", "Ann@Example.com", "ann@example.com ",
+           "a@b.c\nd@e.fg", "tok\x00", "ann@localhost", "İ@example.com"]
+    taken = 0
+    for round_ in range(600):
+        channel = rng.choice(["email", "email", "push", "sms"])
+        size = rng.randint(1, 40)
+        uids = [f"u{round_}-{k}" for k in range(size)]
+        addresses = [f"n{k}@example{round_}.com" if channel != "sms" else f"+4420794600{k:02d}" for k in range(size)]
+        if rng.random() < 0.5:
+            k = rng.randrange(size)
+            (uids if rng.random() < 0.5 else addresses)[k] = rng.choice(odd)
+        shape = rng.choice(["dict", "tuple", "list"])
+        chunk = [{"uid": u, "address": a} if shape == "dict" else (u, a) if shape == "tuple" else [u, a]
+                 for u, a in zip(uids, addresses, strict=True)]
+        if rng.random() < 0.1:
+            chunk[rng.randrange(size)] = rng.choice([{"uid": "u", "address": "a@b.co", "x": 1}, {"uid": "u", "x": 1},
+                                                      ("u",), "u", ("u", "a@b.co", "c")])
+        start = rng.randint(0, 1000)
+        whole, each = analysis.AnalysisOutcome(delivery=None), analysis.AnalysisOutcome(delivery=None)
+        assert analysis._prepare(chunk, start, channel, whole) == analysis._prepare_each(chunk, start, channel, each)
+        assert whole.rejected == each.rejected
+        columns = analysis._common_columns(chunk, channel)
+        if columns is not None:
+            taken += 1
+            assert each.rejected == [] and [t[2] for t in analysis._prepare_each(chunk, start, channel, each)] \
+                == [t[3] for t in analysis._prepare_each(chunk, start, channel, each)]
+    assert taken > 100  # the sample reaches the whole-chunk path, not only the other
+
+
+def test_a_large_analysis_reads_ahead_to_know_it_is_large_enough(book, monkeypatch):
+    """Two targets for every listed entry (the book: two excluding entries, one uid blocklisted)
+    are read ahead before the lists are read; one fewer and the join is taken. The answer and the
+    log are the same either way (the other tests), so the way taken is seen in the queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(analysis, "MEMORY_FROM_TARGETS", 2)
+    monkeypatch.setattr(analysis, "ENTRIES_PER_TARGET", 1)
+    for count, in_memory in ((2, False), (3, True)):
+        targets = iter([("zoe", "q@example.com")] + [(f"u{i}", f"n{i}@example.com") for i in range(count - 1)])
+        with CaptureQueriesContext(connection) as queries:
+            outcome = delivery_analyse(tenant=book, delivery_id=f"ahead-{count}", channel="email", targets=targets)
+        assert [(x[0], x[4]) for x in outcome.excluded] == [(0, "blocklisted")] and outcome.targets == count
+        if connection.vendor == "postgresql":
+            assert any("array_agg" in q["sql"] for q in queries) is in_memory, count
