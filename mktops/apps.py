@@ -9,9 +9,13 @@ class MktopsConfig(AppConfig):
 
     def ready(self):
         # registers checks, schedules and the sign-in lockout's audit receiver
+        from django.db.models import Field
         from django_q.signals import post_spawn
 
         from mktops import checks, schedules, throttle  # noqa: F401
+        from mktops.fastwrite import OneOf
+
+        Field.register_lookup(OneOf)
 
         post_spawn.connect(_worker_spawned, dispatch_uid="mktops.heartbeat")
         post_migrate.connect(schedules.install_after_migrate, sender=self, dispatch_uid="mktops.schedules")

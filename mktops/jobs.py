@@ -188,8 +188,10 @@ def claim(model: type[Job], pk, *, now=None, lease: timedelta | None = None) -> 
     return model.objects.get(pk=pk)
 
 
-def claim_many(model: type[Job], pks, *, now=None, lease: timedelta | None = None) -> list[Job]:
-    """`claim` for a batch: the rows of `pks` this worker took, in the order of `pks`.
+def claim_many(model: type[Job], pks, *, now=None, lease: timedelta | None = None,
+               only: tuple[str, ...] = ()) -> list[Job]:
+    """`claim` for a batch: the rows of `pks` this worker took, in the order of `pks`; with
+    `only`, just those fields are read (and the ones the outcomes need), the rest deferred.
 
     One transaction: the due rows are selected (locked on PostgreSQL, skipping rows
     another worker is claiming right now; SQLite's IMMEDIATE transactions serialise
@@ -201,13 +203,13 @@ def claim_many(model: type[Job], pks, *, now=None, lease: timedelta | None = Non
     now = now or clock.now()
     lease_until = now + (lease or model.LEASE)
     with transaction.atomic():
-        due = model.objects.filter(due_filter(now), pk__in=pks)
+        due = model.objects.filter(due_filter(now), pk__one_of=pks)
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
         ids = list(due.values_list("pk", flat=True))
         if not ids:
             return []
-        model.objects.filter(pk__in=ids).update(
+        model.objects.filter(pk__one_of=ids).update(
             status=JobStatus.RUNNING,
             attempts=models.F("attempts") + 1,
             lease_until=lease_until,
@@ -215,7 +217,10 @@ def claim_many(model: type[Job], pks, *, now=None, lease: timedelta | None = Non
             last_attempt_at=now,
             first_attempt_at=_first_attempt(now),
         )
-    rows = model.objects.in_bulk(ids)
+    claimed = model.objects.filter(pk__one_of=ids)
+    if only:
+        claimed = claimed.only("status", "attempts", "lease_until", *only)
+    rows = {row.pk: row for row in claimed}
     return [rows[pk] for pk in pks if pk in rows]
 
 

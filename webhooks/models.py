@@ -14,7 +14,7 @@ from django.db import models
 
 from mktops import clock
 from mktops.crypto import EncryptedTextField
-from mktops.jobs import Job
+from mktops.jobs import ACTIVE, Job, JobStatus
 from mktops.models import Tenant
 
 # event type -> (zone, when it is sent); the order is the order of the checkboxes
@@ -73,6 +73,10 @@ class Endpoint(models.Model):
         return secrets
 
 
+# the statuses the queue and the operators' views look up by index (a "done" row is found by its event)
+UNFINISHED = (*ACTIVE, JobStatus.FAILED)
+
+
 class Message(Job):
     """One event for one endpoint: the delivery row, retried on its own schedule."""
 
@@ -82,11 +86,15 @@ class Message(Job):
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="messages", db_index=False)
     # the ingested event (no database reference: events are pruned by retention)
     event_id = models.BigIntegerField(null=True, blank=True)
-    webhook_id = models.CharField(max_length=40, unique=True, default=new_webhook_id, editable=False)
+    # unique by a constraint (below), not `unique=True`: that would add a second, LIKE-only index
+    webhook_id = models.CharField(max_length=40, default=new_webhook_id, editable=False)
     event_type = models.CharField(max_length=64, choices=EVENT_TYPE_CHOICES)
     # the exact body POSTed on every attempt (its bytes are what is signed)
     body = models.TextField()
     is_test = models.BooleanField(default=False)
+    # Job's two indexes, made partial below: a delivered row (the great majority) leaves them
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     # an attempt takes at most the 15 s timeout; a worker gone longer than this is dead
     LEASE = timedelta(minutes=2)
@@ -98,8 +106,19 @@ class Message(Job):
         constraints = [
             # the receiver and the sweep may both see one event: one row per endpoint
             models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_message_endpoint_event"),
+            models.UniqueConstraint(fields=["webhook_id"], name="webhook_message_webhook_id"),
         ]
-        indexes = [models.Index(fields=["endpoint", "status", "id"], name="webhook_message_ep_status")]
+        # Every index is written again by each of a row's three writes (insert, claim, outcome),
+        # none of which PostgreSQL can do in place: the status indexes hold only rows still owed
+        # or failed (what the queue, the backlog, the health panel and recovery read), so the
+        # outcome "done" touches neither, nor the index of due times (done rows have none).
+        indexes = [
+            models.Index(fields=["endpoint", "status", "id"], name="webhook_message_ep_status",
+                         condition=models.Q(status__in=UNFINISHED)),
+            models.Index(fields=["status"], name="webhook_message_active", condition=models.Q(status__in=ACTIVE)),
+            models.Index(fields=["next_attempt_at"], name="webhook_message_due",
+                         condition=models.Q(next_attempt_at__isnull=False)),
+        ]
 
     def __str__(self):
         return f"{self.event_type} → {self.endpoint} ({self.webhook_id})"

@@ -189,3 +189,36 @@ def test_inside_a_callers_transaction_the_commit_is_the_callers(db):
             # the caller commits, maybe after more work: its commit waits for the disk as usual
             assert _show_synchronous_commit() == "on"
         assert connection.in_atomic_block
+
+
+def test_array_literal_writes_null_times_and_booleans(db):
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 12, 2, 5, 6, 7, 890123, tzinfo=UTC)
+    assert array_literal([None, 3, "NULL"]) == '{NULL,3,"NULL"}'
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::timestamptz[], %s::boolean[], %s::text[]",
+                       [array_literal([when, None]), array_literal([True, False]), array_literal(["NULL", None])])
+        assert cursor.fetchone() == ([when, None], [True, False], ["NULL", None])
+
+
+def test_one_of_finds_what_in_finds_with_one_parameter(tenant_a, tenant_b):
+    """`pk__one_of` selects like `pk__in`, for integer and text keys, past SQLite's placeholder
+    limit, and with an empty list; the statement holds one parameter, not one per value."""
+    from django.test.utils import CaptureQueriesContext
+
+    from mktops.models import Tenant, WorkerHeartbeat
+
+    WorkerHeartbeat.objects.create(owner='host:1 "x"\\', seen_at="2026-12-02T00:00:00Z")
+    WorkerHeartbeat.objects.create(owner="host:2", seen_at="2026-12-02T00:00:00Z")
+    ids = [tenant_b.pk, *range(10**9, 10**9 + 40_000)]
+    with CaptureQueriesContext(connection) as queries:
+        assert list(Tenant.objects.filter(pk__one_of=ids).values_list("pk", flat=True)) == [tenant_b.pk]
+    sql = queries.captured_queries[0]["sql"]
+    assert ("= ANY(" if connection.vendor == "postgresql" else "json_each(") in sql and " IN (%s" not in sql
+    assert not Tenant.objects.filter(pk__one_of=[]).exists()
+    owners = WorkerHeartbeat.objects.filter(owner__one_of=['host:1 "x"\\', "nobody"])
+    assert list(owners.values_list("owner", flat=True)) == ['host:1 "x"\\']
+    assert Tenant.objects.filter(pk__one_of=[tenant_a.pk, tenant_b.pk]).count() == 2
