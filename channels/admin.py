@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters
 
-from channels.admin_pages import channel_urls, health_column
+from channels.admin_pages import ChannelChangeList, channel_urls, health_column
 from channels.models import CHANNEL_TYPES, Channel, ChannelHistory, ChannelState, ChannelType
 from channels.providers import adapter_for
 from channels.services import lifecycle as svc
@@ -123,6 +123,9 @@ class ChannelAdmin(TenantScopedAdmin):
 
     def get_fieldsets(self, request, obj=None):
         return [(None, {"fields": ("name", "remarks")}), ("Channel", {"fields": self.info_fields})]
+
+    def get_changelist(self, request, **kwargs):
+        return ChannelChangeList
 
     def get_list_display(self, request):
         # the tenant column only for who sees several tenants (CSMs): the table fits the page

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 from django.contrib import messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -26,6 +27,7 @@ from channels.health import (
     TOKEN_WARNING,
     health_check_now,
     health_history,
+    health_summaries,
     health_summary,
 )
 from channels.providers import adapter_for
@@ -113,7 +115,8 @@ def health_column(obj) -> str:
     """The changelist's health cell: the state, the first thing to look at, a link to the page."""
     if obj.state != "bound":
         return "—"
-    summary = health_summary(obj)
+    # the changelist reads every row's summary at once (ChannelChangeList)
+    summary = getattr(obj, "health_summary", None) or health_summary(obj)
     first = summary["highlights"][0] if summary["highlights"] else ""
     return format_html(
         '<span style="display:inline-block;min-width:14em"><a href="{}" class="channel-health channel-health-{}{}" '
@@ -122,3 +125,13 @@ def health_column(obj) -> str:
         " channel-health-highlighted" if summary["highlighted"] else "", summary["message"],
         "⚠ " + summary["label"] if summary["highlighted"] else summary["label"],
         format_html('<br><small class="channel-health-note">{}</small>', first) if first else "")
+
+
+class ChannelChangeList(ChangeList):
+    """The changelist page's rows, each with its health summary read in one query for the page."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        summaries = health_summaries(self.result_list)
+        for channel in self.result_list:
+            channel.health_summary = summaries[channel.pk]

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 
 from channels.models import Channel, ChannelHealthCheck, ChannelState, HealthState
 from channels.providers import PlatformRefused, PlatformUnavailable, adapter_for
@@ -228,8 +230,29 @@ def health_history(*, channel: Channel, limit: int = HISTORY_SHOWN) -> list[Chan
     return list(_completed(channel.pk).exclude(state="")[:limit])
 
 
-def health_summary(channel: Channel) -> dict:
-    """The channel's health as the channel page and the changelist show it.
+# the latest completed checks a summary reads: enough for the changes of the last days (up to
+# HISTORY_SHOWN besides the last success); a longer streak or an older success is looked up
+SUMMARY_ROWS = HISTORY_SHOWN + 1
+
+
+def health_summaries(channels) -> dict[int, dict]:
+    """`health_summary` of each channel, by pk, with one query for all their latest checks
+    (the changelist: a handful of queries per Bound row otherwise)."""
+    channels = list(channels)
+    bound = [c.pk for c in channels if c.state == ChannelState.BOUND]
+    recent: dict[int, list[ChannelHealthCheck]] = {pk: [] for pk in bound}
+    if bound:
+        rank = Window(RowNumber(), partition_by=F("channel_id"), order_by=[F("checked_at").desc(), F("id").desc()])
+        rows = (ChannelHealthCheck.objects.filter(channel_id__in=bound, status=JobStatus.DONE).exclude(state="")
+                .annotate(rank=rank).filter(rank__lte=SUMMARY_ROWS).order_by("channel_id", "rank"))
+        for check in rows:
+            recent[check.channel_id].append(check)
+    return {c.pk: health_summary(c, recent=recent.get(c.pk)) for c in channels}
+
+
+def health_summary(channel: Channel, *, recent: list[ChannelHealthCheck] | None = None) -> dict:
+    """The channel's health as the channel page and the changelist show it. `recent`: its latest
+    completed checks, newest first, SUMMARY_ROWS at most (read here when not given).
 
     {"state": healthy | attention | refused | unreachable | unchecked | not_bound, "label", "ok" (bool),
      "highlighted" (bool), "last_checked_at", "quality_rating", "messaging_tier", "platform_status",
@@ -240,15 +263,22 @@ def health_summary(channel: Channel) -> dict:
     if channel.state != ChannelState.BOUND:
         return {**empty, "state": "not_bound", "label": "Not bound", "ok": False, "highlighted": False,
                 "message": MSG_NOT_BOUND}
-    latest = _completed(channel.pk).first()
+    if recent is None:
+        recent = list(_completed(channel.pk)[:SUMMARY_ROWS])
+    every = len(recent) < SUMMARY_ROWS  # recent holds all its checks
+    latest = recent[0] if recent else None
     if latest is None:
         warning = token_warning(channel.token_expires_at, now)
         return {**empty, "state": "unchecked", "label": "Not checked yet", "ok": True, "highlighted": bool(warning),
                 "highlights": [warning] if warning else [], "message": MSG_NOT_CHECKED}
-    success = latest if not latest.failed else _completed(channel.pk).filter(
-        state__in=(HealthState.HEALTHY, HealthState.ATTENTION)).first()
-    in_a_row = failed_in_a_row(channel)
-    highlights = _summary_highlights(channel, latest, success, in_a_row, now)
+    succeeded = (HealthState.HEALTHY, HealthState.ATTENTION)
+    success = next((c for c in recent if c.state in succeeded), None)
+    if success is None and not every:
+        success = _completed(channel.pk).filter(state__in=succeeded).first()
+    in_a_row = next((i for i, c in enumerate(recent) if not c.failed), len(recent))
+    if in_a_row == len(recent) and not every:
+        in_a_row = failed_in_a_row(channel)
+    highlights = _summary_highlights(channel, latest, success, in_a_row, now, recent)
     return {
         "state": latest.state, "label": latest.get_state_display(), "ok": not latest.failed,
         "highlighted": bool(highlights) or latest.state == HealthState.REFUSED,
@@ -263,7 +293,7 @@ def health_summary(channel: Channel) -> dict:
     }
 
 
-def _summary_highlights(channel, latest, success, in_a_row, now) -> list[str]:
+def _summary_highlights(channel, latest, success, in_a_row, now, recent) -> list[str]:
     found = []
     if in_a_row >= ALERT_AFTER:
         found.append(MSG_ALERT.format(count=in_a_row))
@@ -273,7 +303,9 @@ def _summary_highlights(channel, latest, success, in_a_row, now) -> list[str]:
     if success is not None:
         found += [h["text"] for h in success.highlights if h.get("kind") != "token_expiry"]
         since = now - CHANGES_SHOWN_FOR
-        for check in _completed(channel.pk).filter(checked_at__gte=since).exclude(pk=success.pk)[:HISTORY_SHOWN]:
+        # the checks since then are the first of `recent` (newest first), HISTORY_SHOWN of them at most
+        changes = [c for c in recent if c.checked_at >= since and c.pk != success.pk][:HISTORY_SHOWN]
+        for check in changes:
             for h in check.highlights:
                 text = f"{check.checked_at:%Y-%m-%d}: {h['text']}"
                 if h.get("kind") in ("quality_drop", "tier_change") and text not in found:
