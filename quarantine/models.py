@@ -293,6 +293,25 @@ class BlocklistEntry(models.Model):
         return f"{self.uid}: no {self.get_channel_display()}"
 
 
+class EntryDelivery(models.Model):
+    """A delivery whose reports changed an entry (one row per entry and delivery, kept with the
+    entry): how the per-delivery report finds the addresses quarantined after a delivery without
+    reading every entry's evidence, which also keeps only the last few reports."""
+
+    tenant = models.ForeignKey("mktops.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    entry = models.ForeignKey(QuarantineEntry, on_delete=models.CASCADE, related_name="deliveries",
+                              db_index=False)
+    delivery_id = models.CharField(max_length=100)
+    reported_at = models.DateTimeField()  # the delivery's latest report for this address
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entry", "delivery_id"], name="quarantine_entry_delivery")]
+        indexes = [models.Index(fields=["tenant", "delivery_id"], name="quarantine_entry_delivery_id")]
+
+    def __str__(self):
+        return f"{self.delivery_id}: {self.entry_id}"
+
+
 class Delivery(models.Model):
     """A delivery the sending platform prepared through the analysis API, with its counts summed
     over every analysis request made for it (a large delivery comes in several)."""

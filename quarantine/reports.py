@@ -31,22 +31,12 @@ EXCLUDING = (Status.QUARANTINED, Status.DENYLISTED)
 
 # --- per delivery ------------------------------------------------------------------------------
 def delivery_quarantined_after(*, delivery: Delivery, limit: int = 500) -> list[QuarantineEntry]:
-    """Addresses quarantined (or denylisted) after the delivery, from its reports: entries whose
-    last error came from it, or whose evidence names it. Newest first, at most `limit`."""
-    entries = (QuarantineEntry.objects
-               .filter(tenant_id=delivery.tenant_id, channel=delivery.channel, status__in=EXCLUDING)
-               .filter(Q(last_delivery_id=delivery.delivery_id) | Q(evidence__icontains=delivery.delivery_id))
-               .order_by("-last_error_at", "-id"))
-    found = []
-    # the text match is a first cut (case-insensitive, any field): the evidence decides
-    for entry in entries.iterator(chunk_size=500):
-        if entry.last_delivery_id == delivery.delivery_id or any(
-                isinstance(item, dict) and item.get("delivery_id") == delivery.delivery_id
-                for item in entry.evidence or ()):
-            found.append(entry)
-            if len(found) >= limit:
-                break
-    return found
+    """Addresses quarantined (or denylisted) after the delivery, from its reports: entries that
+    a report of it reached (EntryDelivery) and that are excluding now. Newest first, at most `limit`."""
+    return list(QuarantineEntry.objects
+                .filter(tenant_id=delivery.tenant_id, channel=delivery.channel, status__in=EXCLUDING,
+                        deliveries__tenant_id=delivery.tenant_id, deliveries__delivery_id=delivery.delivery_id)
+                .order_by("-last_error_at", "-id")[:limit])
 
 
 def delivery_exclusions(*, delivery: Delivery, reason: str = ""):

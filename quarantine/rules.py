@@ -26,6 +26,7 @@ from quarantine.models import (
     EVIDENCE_KEEP,
     RESET_AFTER_DAYS,
     Channel,
+    EntryDelivery,
     ErrorType,
     QuarantineEntry,
     QuarantineSettings,
@@ -99,7 +100,17 @@ def report_apply(*, tenant, report: Report, verdict: Verdict, threshold: int | N
         outcome = _apply(entry, report, verdict, threshold)
         entry.evidence = [*entry.evidence, {**item, "outcome": outcome}][-EVIDENCE_KEEP:]
         entry.save()
+        if report.delivery_id:
+            _delivery_noted(entry, report)
     return outcome
+
+
+def _delivery_noted(entry: QuarantineEntry, report: Report) -> None:
+    """The delivery's report reached this entry (under the entry's lock, so no race on the row)."""
+    noted = EntryDelivery.objects.filter(entry=entry, delivery_id=report.delivery_id[:100])
+    if not noted.filter(reported_at__lt=report.time).update(reported_at=report.time) and not noted.exists():
+        EntryDelivery.objects.create(tenant_id=entry.tenant_id, entry=entry, delivery_id=report.delivery_id[:100],
+                                     reported_at=report.time)
 
 
 def _locked_entry(tenant, channel: str, address: str) -> QuarantineEntry:

@@ -1,5 +1,7 @@
 """The delivery report and the bounce report by domain, by persona."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
@@ -126,3 +128,37 @@ def test_an_excluded_target_links_to_its_contact(as_operator_a, delivery, tenant
     html = page(as_operator_a, delivery).content.decode()
     assert f'<a href="{reverse("admin:mktops_contact_change", args=[person.pk])}">u1</a>' in html
     assert "<td>u2</td>" in html  # no contact known by this uid: no link
+
+
+def test_quarantined_after_a_delivery_is_found_by_the_delivery_not_the_evidence(tenant_a, tenant_b, delivery, clock):
+    """The address stays listed under the delivery that quarantined it after later reports of other
+    deliveries have pushed that one out of its evidence; another tenant's delivery of the same id
+    shows none of it; a repeated report adds no second row."""
+    from quarantine.models import EVIDENCE_KEEP, EntryDelivery
+
+    apply(tenant_a, report("gone@example.com", delivery_id="spring-sale"))  # the same report again
+    assert EntryDelivery.objects.filter(delivery_id="spring-sale").count() == 2  # gone@, fresh@
+    for n in range(EVIDENCE_KEEP + 2):
+        clock.advance(timedelta(minutes=1))
+        apply(tenant_a, report("gone@example.com", delivery_id=f"later-{n}"))
+    gone = delivery_quarantined_after(delivery=delivery)[0]
+    assert gone.last_delivery_id != "spring-sale"
+    assert all(item["delivery_id"] != "spring-sale" for item in gone.evidence)
+    assert [e.address for e in delivery_quarantined_after(delivery=delivery)] == ["gone@example.com"]
+    apply(tenant_b, report("other@example.com", delivery_id="spring-sale"))
+    assert [e.address for e in delivery_quarantined_after(delivery=delivery)] == ["gone@example.com"]
+
+
+def test_the_migration_finds_the_deliveries_the_evidence_names(tenant_a, delivery):
+    import importlib
+
+    from django.apps import apps
+
+    from quarantine.models import EntryDelivery
+
+    migration = importlib.import_module("quarantine.migrations.0005_entry_deliveries")
+    EntryDelivery.objects.all().delete()
+    migration.from_evidence(apps, None)
+    assert sorted(EntryDelivery.objects.values_list("entry__address", "delivery_id")) == [
+        ("fresh@example.com", "spring-sale"), ("gone@example.com", "spring-sale")]
+    assert [e.address for e in delivery_quarantined_after(delivery=delivery)] == ["gone@example.com"]
