@@ -16,9 +16,9 @@ database (bench/analysis.py):
   next chunks are prepared;
 - PostgreSQL, any other: the chunks are COPYed into a temporary table, and one statement joins it
   to the entries and the blocklist, writes the exclusion log and returns the excluded;
-- SQLite: each chunk is looked up with one indexed query (a JSON list as its one parameter),
-  outside the write lock; the log is then written with executemany in one short transaction
-  with the delivery's counts.
+- SQLite: the lists in memory as on PostgreSQL for a large analysis, else each chunk looked up
+  with one indexed query (a JSON list as its one parameter), outside the write lock either way;
+  the log is then written with executemany in one short transaction with the delivery's counts.
 """
 
 from __future__ import annotations
@@ -106,11 +106,18 @@ def delivery_analyse(*, tenant, delivery_id: str, channel: str, targets: Iterabl
             _analyse_in_postgres(tenant.pk, channel, targets, outcome, delivery.pk)
             outcome.delivery = _count(delivery=delivery, outcome=outcome)
         return outcome
-    lookup = _Lookup(tenant.pk, channel)
-    items, start = iter(targets), 0
-    while chunk := list(islice(items, CHUNK)):
-        _analyse_chunk(lookup, _prepare(chunk, start, channel, outcome), outcome)
-        start += len(chunk)
+    with connection.cursor() as cursor:
+        items, lists = _read_ahead(cursor, tenant.pk, channel, targets)
+    start = 0
+    if lists is not None:
+        while chunk := list(islice(items, CHUNK)):
+            outcome.excluded.extend(_match_chunk(chunk, start, channel, outcome, *lists))
+            start += len(chunk)
+    else:
+        lookup = _Lookup(tenant.pk, channel)
+        while chunk := list(islice(items, CHUNK)):
+            _analyse_chunk(lookup, _prepare(chunk, start, channel, outcome), outcome)
+            start += len(chunk)
     # SQLite has one writer at a time: the lookups above ran outside the write lock
     with transaction.atomic():
         delivery = _delivery(tenant=tenant, delivery_id=delivery_id, channel=channel)
@@ -330,22 +337,27 @@ def _analyse_in_postgres(tenant_id: int, channel: str, targets: Iterable, outcom
                          delivery_pk: int) -> None:
     """In the caller's transaction: a large analysis matched in memory when the channel's lists
     are small enough to hold, any other through the join in the database."""
-    items = iter(targets)
-    ahead = list(islice(items, MEMORY_FROM_TARGETS))
     with connection.cursor() as cursor:
-        lists = _lists_in_memory(cursor, tenant_id, channel) if len(ahead) >= MEMORY_FROM_TARGETS else None
-        if lists is not None:
-            # worth it only for enough targets: read ahead to know
-            needed = -(-(len(lists[0]) + len(lists[1])) // ENTRIES_PER_TARGET)
-            ahead.extend(islice(items, max(0, needed - len(ahead))))
-            if len(ahead) < needed:
-                lists = None
-        items = chain(ahead, items)
-        del ahead  # the chain holds the items read ahead until they are prepared, no longer
+        items, lists = _read_ahead(cursor, tenant_id, channel, targets)
         if lists is None:
             _join_in_postgres(cursor, tenant_id, channel, items, outcome, delivery_pk)
         else:
             _match_in_memory(cursor, tenant_id, channel, items, outcome, delivery_pk, *lists)
+
+
+def _read_ahead(cursor, tenant_id: int, channel: str, targets: Iterable) -> tuple[Iterable, tuple | None]:
+    """(the targets, the lists in memory or None): the lists when the analysis is large enough
+    for them (see MEMORY_FROM_TARGETS), read ahead to know."""
+    items = iter(targets)
+    ahead = list(islice(items, MEMORY_FROM_TARGETS))
+    lists = _lists_in_memory(cursor, tenant_id, channel) if len(ahead) >= MEMORY_FROM_TARGETS else None
+    if lists is not None:
+        needed = -(-(len(lists[0]) + len(lists[1])) // ENTRIES_PER_TARGET)
+        ahead.extend(islice(items, max(0, needed - len(ahead))))
+        if len(ahead) < needed:
+            lists = None
+    # the chain holds the targets read ahead until they are prepared, no longer
+    return chain(ahead, items), lists
 
 
 def _join_in_postgres(cursor, tenant_id: int, channel: str, items, outcome: AnalysisOutcome,
@@ -388,16 +400,17 @@ def _join_in_postgres(cursor, tenant_id: int, channel: str, items, outcome: Anal
     cursor.execute("DROP TABLE analysis_targets")
 
 
-# --- PostgreSQL, a large analysis: the lists in memory, the log written meanwhile ---------------
+# --- a large analysis: the lists in memory ------------------------------------------------------
 # The channel's excluding entries and blocklist are read into memory (the join reads every entry
 # too, for its hash) when there are at most ENTRIES_IN_MEMORY and BLOCKLIST_IN_MEMORY of them and
 # the analysis has at least MEMORY_FROM_TARGETS targets and one for every ENTRIES_PER_TARGET
-# listed: each chunk is then matched in Python, and its exclusions COPYed into the log at once, so
-# the database writes the log (with its indexes, the larger part of its work) on the other core
-# while the next chunks are prepared, instead of after them all. Fewer targets keep the join: its
-# index probes cost less than reading every entry. Measured (200,000 entries, 160,000 of them
-# excluding, targets as the API gives them, best of 3): 10,000 targets 0.11 s by the join, 0.19 s
-# in memory; 50,000: 0.29 s and 0.31 s; 100,000: 0.47 s and 0.44 s. The lists are read once
+# listed: each chunk is then matched in Python. On PostgreSQL its exclusions are COPYed into the
+# log at once, so the database writes the log (with its indexes, the larger part of its work) on
+# the other core while the next chunks are prepared, instead of after them all; on SQLite they
+# replace the chunk's indexed lookups. Fewer targets keep the join or the lookups: their index
+# probes cost less than reading every entry. Measured on PostgreSQL (200,000 entries, 160,000 of
+# them excluding, targets as the API gives them, best of 3): 10,000 targets 0.11 s by the join,
+# 0.19 s in memory; 50,000: 0.29 s and 0.31 s; 100,000: 0.47 s and 0.44 s. The lists are read once
 # MEMORY_FROM_TARGETS targets are read ahead (in vain, at most once, when fewer targets follow than
 # the lists ask for); the targets read ahead are at most (ENTRIES_IN_MEMORY + BLOCKLIST_IN_MEMORY)
 # / ENTRIES_PER_TARGET, however many there are.
@@ -410,19 +423,27 @@ ENTRIES_IN_MEMORY = 500_000
 def _lists_in_memory(cursor, tenant_id: int, channel: str) -> tuple[dict, set] | None:
     """(address → status of the excluding entries, uids on the blocklist) of the tenant's channel,
     None when it has more than BLOCKLIST_IN_MEMORY uids or ENTRIES_IN_MEMORY entries (read no
-    further). One array a status: a value to read, not a row an entry."""
-    cursor.execute(f"SELECT array_agg(uid) FROM (SELECT uid FROM {BlocklistEntry._meta.db_table} "  # noqa: S608
+    further)."""
+    entries, blocklist = QuarantineEntry._meta.db_table, BlocklistEntry._meta.db_table
+    postgres = connection.vendor == "postgresql"
+    cursor.execute(f"SELECT {'array_agg(uid)' if postgres else 'uid'} FROM (SELECT uid FROM {blocklist} "  # noqa: S608
                    f"WHERE tenant_id = %s AND channel = %s LIMIT %s) b", [tenant_id, channel, BLOCKLIST_IN_MEMORY + 1])
-    uids = set(cursor.fetchone()[0] or ())  # unique per tenant and channel
+    # unique per tenant and channel
+    uids = set(cursor.fetchone()[0] or ()) if postgres else {uid for uid, in cursor}
     if len(uids) > BLOCKLIST_IN_MEMORY:
         return None
-    cursor.execute(f"SELECT e.status, array_agg(e.address) FROM (SELECT address, status "  # noqa: S608 - fixed names
-                   f"FROM {QuarantineEntry._meta.db_table} WHERE tenant_id = %s AND channel = %s "
-                   f"AND status IN (%s, %s) LIMIT %s) e GROUP BY e.status",
-                   [tenant_id, channel, *EXCLUDING_STATUSES, ENTRIES_IN_MEMORY + 1])
-    statuses = {}
-    for status, addresses in cursor.fetchall():
-        statuses.update(dict.fromkeys(addresses, status))  # an address has one entry a channel
+    excluding = f"FROM {entries} WHERE tenant_id = %s AND channel = %s AND status IN (%s, %s) LIMIT %s) e"
+    params = [tenant_id, channel, *EXCLUDING_STATUSES, ENTRIES_IN_MEMORY + 1]
+    if postgres:
+        # one array a status: a value to read, not a row an entry
+        cursor.execute(f"SELECT e.status, array_agg(e.address) FROM (SELECT address, status {excluding} "  # noqa: S608
+                       "GROUP BY e.status", params)
+        statuses = {}
+        for status, addresses in cursor.fetchall():
+            statuses.update(dict.fromkeys(addresses, status))  # an address has one entry a channel
+    else:
+        cursor.execute(f"SELECT address, status FROM (SELECT address, status {excluding}", params)  # noqa: S608
+        statuses = dict(iter(cursor))  # row by row, not a list of them first
     if len(statuses) > ENTRIES_IN_MEMORY:
         return None
     return statuses, uids
@@ -432,37 +453,46 @@ def _match_in_memory(cursor, tenant_id: int, channel: str, items, outcome: Analy
                      statuses: dict, blocked: set) -> None:
     """Each chunk matched against the lists in memory, its exclusions answered and COPYed into the
     log while the database is still writing those of the chunks before."""
-    start, counts, excluded = 0, outcome.counts, outcome.excluded
+    start, excluded = 0, outcome.excluded
     head, stamp = f"{delivery_pk}\t{tenant_id}\t", clock.now().isoformat()
-    blocklisted = ExclusionReason.BLOCKLISTED.value
     with connection.wrap_database_errors, cursor.cursor.copy(
             f"COPY {DeliveryExclusion._meta.db_table} ({', '.join(LOG_COLUMNS)}) FROM STDIN") as copy:
         while chunk := list(islice(items, CHUNK)):
-            columns = _common_columns(chunk, channel)
-            if columns is not None:
-                # the common chunk, matched in C: a lookup an address, a selection of the excluded
-                uids, addresses = columns
-                outcome.targets += len(chunk)
-                reasons = list(map(statuses.get, addresses))
-                if blocked and not blocked.isdisjoint(uids):
-                    for k in compress(range(len(uids)), map(blocked.__contains__, uids)):
-                        reasons[k] = blocklisted
-                found = [(start + k, uids[k], addresses[k], addresses[k], reasons[k])
-                         for k in compress(range(len(reasons)), reasons)]
-            else:
-                good = _prepare_each(chunk, start, channel, outcome)
-                outcome.targets += len(good)
-                found = []
-                for target in good:
-                    reason = blocklisted if target[1] in blocked else statuses.get(target[3])
-                    if reason is not None:
-                        found.append((*target, reason))
+            found = _match_chunk(chunk, start, channel, outcome, statuses, blocked)
             start += len(chunk)
             if found:
-                for reason in map(_REASON, found):
-                    counts[reason] += 1
                 excluded.extend(found)
                 copy.write(_log_rows(head, stamp, found).encode())
+
+
+def _match_chunk(chunk: list, start: int, channel: str, outcome: AnalysisOutcome, statuses: dict,
+                 blocked: set) -> list[tuple]:
+    """The excluded targets of the chunk (index, uid, given, normalised, reason) by the lists in
+    memory; counted in `outcome`, with the targets and the rejected."""
+    blocklisted = ExclusionReason.BLOCKLISTED.value
+    columns = _common_columns(chunk, channel)
+    if columns is not None:
+        # the common chunk, matched in C: a lookup an address, a selection of the excluded
+        uids, addresses = columns
+        outcome.targets += len(chunk)
+        reasons = list(map(statuses.get, addresses))
+        if blocked and not blocked.isdisjoint(uids):
+            for k in compress(range(len(uids)), map(blocked.__contains__, uids)):
+                reasons[k] = blocklisted
+        found = [(start + k, uids[k], addresses[k], addresses[k], reasons[k])
+                 for k in compress(range(len(reasons)), reasons)]
+    else:
+        good = _prepare_each(chunk, start, channel, outcome)
+        outcome.targets += len(good)
+        found = []
+        for target in good:
+            reason = blocklisted if target[1] in blocked else statuses.get(target[3])
+            if reason is not None:
+                found.append((*target, reason))
+    counts = outcome.counts
+    for reason in map(_REASON, found):
+        counts[reason] += 1
+    return found
 
 
 _REASON = itemgetter(4)
