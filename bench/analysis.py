@@ -9,7 +9,9 @@ file on SQLite). The data: M email entries of one tenant (70 % quarantined, 10 %
 target in five has an address quarantine knows.
 
 - service: `quarantine.analysis.delivery_analyse` over a generator of the N targets (normalising
-  each address, the chunked lookups, the answer, the exclusion log and the delivery's counts);
+  each address, the matching, the answer, the exclusion log and the delivery's counts; for N this
+  large the service reads the channel's lists into memory and matches there, see
+  quarantine/analysis.py);
 - floor: the same targets through plain DB-API (sqlite3 / psycopg, no Django, addresses taken
   as given, not normalised) loaded into a temporary table (executemany / COPY) and one SQL
   statement joining it to the entries and the blocklist that returns the excluded rows (the rest,
