@@ -4,6 +4,8 @@ webhooks.services, render."""
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,6 +24,9 @@ from webhooks.models import EVENT_TYPE_CHOICES, EVENT_TYPES, ZONES, Attempt, End
 from webhooks.services import delivery, health
 from webhooks.services import endpoints as svc
 from webhooks.services.signature_check import signature_check
+
+# what new_webhook_id makes
+WEBHOOK_ID = re.compile(r"msg_[0-9a-f]{32}")
 
 ERR_SINCE = "Give the time to recover from as YYYY-MM-DD HH:MM (UTC)."
 
@@ -318,8 +323,17 @@ class MessageAdmin(TenantScopedAdmin):
     fields = ("endpoint", "event_type", "webhook_id", "status", "attempts", "next_attempt_at", "last_error",
               "created_at", "finished_at", "is_test", "body")
     readonly_fields = fields
+
     inlines = [AttemptInline]
     change_form_template = "admin/webhooks/message/change_form.html"
+
+    def get_search_results(self, request, queryset, search_term):
+        # a whole webhook-id, as a receiver logged it, through its unique index; a part of one
+        # by the default search, which reads every row
+        term = search_term.strip()
+        if WEBHOOK_ID.fullmatch(term):
+            return self.scope(request, queryset.filter(webhook_id=term)), False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_urls(self):
         view = self.admin_site.admin_view

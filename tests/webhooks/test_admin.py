@@ -208,3 +208,23 @@ def test_the_running_state_shows_periods_and_each_endpoints_subscriptions(as_ope
     assert "(2 of 3 endpoints)" in state
     assert "<li>CRM: receipt.receipt_validated</li>" in state
     assert "<li>Points: prize.points_added, message.first_open</li>" in state
+
+
+def test_the_log_finds_a_message_by_its_whole_webhook_id_or_a_part_only_in_its_tenant(
+        as_operator_a, as_operator_b, as_support_a, endpoint, ingest):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ingest(typed_event(1), typed_event(2))
+    first, second = messages_of(endpoint)[:2]
+    with CaptureQueriesContext(connection) as queries:
+        html = as_operator_a.get(url("message_changelist"), {"q": f"  {first.webhook_id} "}).content.decode()
+    assert url("message_change", first.pk) in html and url("message_change", second.pk) not in html
+    # the whole id is looked up as it is (its unique index), not by a case-folded LIKE
+    assert not any("LIKE" in q["sql"] and first.webhook_id.upper() in q["sql"].upper()
+                   for q in queries.captured_queries)
+    part = as_support_a.get(url("message_changelist"), {"q": second.webhook_id[4:20]}).content.decode()
+    assert url("message_change", second.pk) in part and url("message_change", first.pk) not in part
+    for term in (first.webhook_id, first.webhook_id[4:20]):
+        other = as_operator_b.get(url("message_changelist"), {"q": term}).content.decode()
+        assert url("message_change", first.pk) not in other and "0 webhook deliveries" in other
