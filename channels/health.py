@@ -167,23 +167,22 @@ def _completed(channel_id: int):
             .exclude(state="").order_by("-checked_at", "-id"))
 
 
+FAILED_STATES = (HealthState.REFUSED, HealthState.UNREACHABLE)
+
+
+def _leading_failures(states) -> int:
+    """How many of `states` (newest first) are failures before the first success."""
+    return next((i for i, state in enumerate(states) if state not in FAILED_STATES), len(states))
+
+
 def failed_in_a_row(channel: Channel) -> int:
     """How many of the channel's latest completed checks failed, up to its last success."""
-    count = 0
-    for state in _completed(channel.pk).values_list("state", flat=True)[:100]:
-        if state not in (HealthState.REFUSED, HealthState.UNREACHABLE):
-            break
-        count += 1
-    return count
+    return _leading_failures(list(_completed(channel.pk).values_list("state", flat=True)[:100]))
 
 
 def _failures_before(check: ChannelHealthCheck) -> int:
-    count = 0
-    for state in _completed(check.channel_id).exclude(pk=check.pk).values_list("state", flat=True)[:100]:
-        if state not in (HealthState.REFUSED, HealthState.UNREACHABLE):
-            break
-        count += 1
-    return count
+    return _leading_failures(list(_completed(check.channel_id).exclude(pk=check.pk)
+                                  .values_list("state", flat=True)[:100]))
 
 
 def _previous_success(check: ChannelHealthCheck) -> ChannelHealthCheck | None:
@@ -275,7 +274,7 @@ def health_summary(channel: Channel, *, recent: list[ChannelHealthCheck] | None 
     success = next((c for c in recent if c.state in succeeded), None)
     if success is None and not every:
         success = _completed(channel.pk).filter(state__in=succeeded).first()
-    in_a_row = next((i for i, c in enumerate(recent) if not c.failed), len(recent))
+    in_a_row = _leading_failures([c.state for c in recent])
     if in_a_row == len(recent) and not every:
         in_a_row = failed_in_a_row(channel)
     highlights = _summary_highlights(channel, latest, success, in_a_row, now, recent)

@@ -6,8 +6,8 @@ events table that costs several times the write itself. Here the rows are
 written the fastest plain way each database offers: COPY on PostgreSQL,
 one executemany on SQLite, inside the caller's transaction. The values are
 the same Django would write (JSON as text, datetimes as the backend takes them).
-The other hot paths share its helpers: the `one_of` lookup (a list of ids as one
-parameter) and `array_literal`.
+The other hot paths share its helpers: the `one_of` lookup and `one_of_sql` (a list
+of values as one parameter) and `array_literal`.
 """
 
 from __future__ import annotations
@@ -245,13 +245,13 @@ def _array_element(v) -> str:
     return _array_element(v.isoformat() if isinstance(v, datetime) else str(v))
 
 
-def _one_of(column: str, values: list[str]) -> tuple[str, str]:
-    """(SQL condition, its one parameter) for `column` being one of `values`: an
-    array on PostgreSQL, a JSON list on SQLite. One parameter, not a placeholder
-    per value: no limit on their number (SQLite allows at most 32,766) and no
-    statement text to build per batch."""
+def one_of_sql(column: str, values: list, db_type: str = "text") -> tuple[str, str]:
+    """(SQL condition, its one parameter) for `column` (of `db_type` on PostgreSQL) being one of
+    `values`: an array on PostgreSQL, a JSON list on SQLite. One parameter, not a placeholder
+    per value: no limit on their number (SQLite allows at most 32,766) and no statement text
+    to build per batch."""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s::text[])", array_literal(values)
+        return f"{column} = ANY(%s::{db_type}[])", array_literal(values)
     return f"{column} IN (SELECT value FROM json_each(%s))", orjson.dumps(values).decode()  # noqa: S608 - fixed names
 
 
@@ -271,11 +271,8 @@ class OneOf(models.Lookup):
 
     def as_sql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
-        if connection.vendor == "postgresql":
-            array = f"{self.lhs.output_field.rel_db_type(connection)}[]"
-            return f"{lhs} = ANY(%s::{array})", [*params, array_literal(self.rhs)]
-        # the column from the query compiler, the values as a parameter
-        return f"{lhs} IN (SELECT value FROM json_each(%s))", [*params, orjson.dumps(self.rhs).decode()]  # noqa: S608
+        condition, values = one_of_sql(lhs, self.rhs, self.lhs.output_field.rel_db_type(connection))
+        return condition, [*params, values]
 
 
 def load_contacts(tenant_id: int, uids: list[str]) -> dict[str, ContactRow]:
@@ -283,7 +280,7 @@ def load_contacts(tenant_id: int, uids: list[str]) -> dict[str, ContactRow]:
 
     # rows decoded here with orjson, not field by field through the ORM
     attributes = "attributes::text" if connection.vendor == "postgresql" else "attributes"
-    condition, param = _one_of("uid", uids)
+    condition, param = one_of_sql("uid", uids)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, uid, email, mobile_number, {attributes} FROM {Contact._meta.db_table} "  # noqa: S608
@@ -292,7 +289,7 @@ def load_contacts(tenant_id: int, uids: list[str]) -> dict[str, ContactRow]:
 
 
 def existing_uuids(tenant_id: int, uuids: list[str]) -> set[str]:
-    condition, param = _one_of("event_uuid", uuids)
+    condition, param = one_of_sql("event_uuid", uuids)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT event_uuid FROM {Event._meta.db_table} "  # noqa: S608 - fixed names
                        f"WHERE tenant_id = %s AND {condition}", [tenant_id, param])
@@ -304,7 +301,7 @@ def existing_uuids(tenant_id: int, uuids: list[str]) -> set[str]:
 # SQLite's 32,766 and would past PostgreSQL's 65,535)
 def stored_names(model, tenant_id: int, names: list[str]) -> set[str]:
     """Those of `names` the tenant's catalogue `model` already holds."""
-    condition, param = _one_of("name", names)
+    condition, param = one_of_sql("name", names)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT name FROM {model._meta.db_table} "  # noqa: S608 - fixed names
                        f"WHERE tenant_id = %s AND {condition}", [tenant_id, param])

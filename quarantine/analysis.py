@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 from itertools import chain, compress, islice
 from operator import itemgetter
 
-import orjson
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 
 from mktops import clock
-from mktops.fastwrite import sqlite_datetime
+from mktops.fastwrite import one_of_sql, sqlite_datetime
 from quarantine.addresses import MAX_ADDRESS, all_already_normal, already_normal, normalise
 from quarantine.models import (
     BlocklistEntry,
@@ -239,13 +238,9 @@ class _Lookup:
         # None: too many to hold, looked up per chunk
         self.blocklist: set[str] | None = set(uids) if len(uids) <= BLOCKLIST_IN_MEMORY else None
 
-    def _one_of(self, column: str, values: list[str]) -> tuple[str, str]:
-        # one parameter whatever the chunk's size (SQLite allows 32,766 placeholders)
-        return f"{column} IN (SELECT value FROM json_each(%s))", orjson.dumps(values).decode()  # noqa: S608
-
     def excluding_statuses(self, addresses: list[str]) -> dict[str, str]:
         """address → status for those of `addresses` that are Quarantined or On denylist."""
-        condition, param = self._one_of("address", addresses)
+        condition, param = one_of_sql("address", addresses)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT address, status FROM {QuarantineEntry._meta.db_table} "  # noqa: S608 - fixed names
@@ -256,7 +251,7 @@ class _Lookup:
     def blocklisted(self, uids: list[str]) -> set[str]:
         if self.blocklist is not None:
             return self.blocklist
-        condition, param = self._one_of("uid", uids)
+        condition, param = one_of_sql("uid", uids)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT uid FROM {BlocklistEntry._meta.db_table} "  # noqa: S608 - fixed names
@@ -501,8 +496,7 @@ _REASON = itemgetter(4)
 def _log_rows(head: str, stamp: str, found: list[tuple]) -> str:
     """The exclusion log's rows of `found` as COPY text (`head`: the delivery and tenant columns)."""
     text = "".join([f"{head}{uid}\t{address}\t{reason}\t{stamp}\n" for _, uid, _, address, reason in found])
-    if text.count("\t") == 5 * len(found) and text.count("\n") == len(found) and "\\" not in text \
-            and "\r" not in text:
+    if _nothing_to_escape(text, len(found), 6):
         return text
     return "".join([f"{head}{_copy_value(uid)}\t{_copy_value(address)}\t{reason}\t{stamp}\n"
                     for _, uid, _, address, reason in found])
@@ -537,12 +531,17 @@ def _copy_rows(rows: list[tuple]) -> str:
     given address is sent empty when it is the normalised one (most are): a fifth less to copy."""
     text = "".join([f"{i}\t{uid}\t{'' if given == address else given}\t{address}\n"
                     for i, uid, given, address in rows])
-    # the common case, nothing to escape, is checked in C over the whole chunk
-    if text.count("\t") == 3 * len(rows) and text.count("\n") == len(rows) and "\\" not in text \
-            and "\r" not in text:
+    if _nothing_to_escape(text, len(rows), 4):
         return text
     return "".join([f"{i}\t{_copy_value(uid)}\t{'' if given == address else _copy_value(given)}\t"
                     f"{_copy_value(address)}\n" for i, uid, given, address in rows])
+
+
+def _nothing_to_escape(text: str, rows: int, columns: int) -> bool:
+    """The COPY text of `rows` rows of `columns` values holds no tab, newline, CR or backslash
+    inside a value: the common case, checked in C over the whole chunk."""
+    return (text.count("\t") == (columns - 1) * rows and text.count("\n") == rows and "\\" not in text
+            and "\r" not in text)
 
 
 def _copy_value(value: str) -> str:

@@ -16,7 +16,7 @@ from django.db import connection, models
 
 from mktops.fastwrite import array_literal
 
-# values per INSERT statement, below SQLite's (32766) and PostgreSQL's (65535) parameter limits
+# values per INSERT statement, below SQLite's parameter limit (32766)
 MAX_PARAMETERS = 30000
 
 
@@ -43,25 +43,30 @@ def rows_insert(model: type[models.Model], rows: list[dict], *, ignore_conflicts
                 for name, f in fields.items() if name not in given]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(c) for c in [fields[n].column for n in given] + [c for c, _ in defaults])
-    width = len(given) + len(defaults)
+    constant = [v for _, v in defaults]
+    if connection.vendor != "postgresql":
+        _insert_values(model, columns, given, rows, constant, ignore_conflicts)
+    elif ignore_conflicts:
+        _insert_arrays(model, [fields[n] for n in given], [c for c, _ in defaults], rows, constant)
+    else:
+        _copy(model, columns, [[_plain(row[n]) for n in given] + constant for row in rows])
+
+
+def _insert_values(model: type[models.Model], columns: str, given: list[str], rows: list[dict], constant: list,
+                   ignore_conflicts: bool) -> None:
+    """Multi-row INSERTs (SQLite), as many rows a statement as its parameter limit allows."""
+    width = len(given) + len(constant)
     placeholder = "(" + ", ".join(["%s"] * width) + ")"
     per_statement = max(1, MAX_PARAMETERS // width)
     tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    constant = [v for _, v in defaults]
-    if connection.vendor == "postgresql":
-        if ignore_conflicts:
-            _insert_arrays(model, [fields[n] for n in given], [c for c, _ in defaults], rows, constant)
-        else:
-            _copy(model, columns, [[_plain(row[n]) for n in given] + constant for row in rows])
-        return
+    # names from the model, values as parameters
+    sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608
     for start in range(0, len(rows), per_statement):
         chunk = rows[start:start + per_statement]
         values = []
         for row in chunk:
             values += [_plain(row[n]) for n in given]
             values += constant
-        # names from the model, values as parameters
-        sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(sql + ", ".join([placeholder] * len(chunk)) + tail, values)
 
